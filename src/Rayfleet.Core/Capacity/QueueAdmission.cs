@@ -1,0 +1,57 @@
+namespace Rayfleet.Core.Capacity;
+
+public sealed record QueueCapacity(string Name, decimal Cu, int Gpu);
+
+public enum AdmissionVerdict
+{
+    Admit,
+    Wait,
+    NeverFits,
+}
+
+public sealed record AdmissionDecision(AdmissionVerdict Verdict, string Message)
+{
+    public bool Admitted => Verdict == AdmissionVerdict.Admit;
+}
+
+/// <summary>
+/// Pure queue admission: whether a demand fits the queues' capacities, and whether it fits what is free now.
+/// The caller serialises decisions so that two of them never read the same "free" amount.
+/// </summary>
+public static class QueueAdmission
+{
+    public static AdmissionDecision Decide(
+        QueueDemand demand,
+        IReadOnlyDictionary<string, QueueCapacity> capacities,
+        QueueDemand used,
+        IReadOnlySet<string> queuesWithEarlierWaiters)
+    {
+        foreach (var (queue, need) in demand.ByQueue)
+        {
+            if (!capacities.TryGetValue(queue, out var capacity))
+                return new(AdmissionVerdict.NeverFits, $"Queue '{queue}' does not exist.");
+            if (need.Cu > capacity.Cu || need.Gpu > capacity.Gpu)
+                return new(AdmissionVerdict.NeverFits,
+                    $"Queue '{queue}' has a capacity of {Quantity.FormatCu(capacity.Cu)} CU and {capacity.Gpu} GPU; " +
+                    $"the cluster needs {Quantity.FormatCu(need.Cu)} CU and {need.Gpu} GPU.");
+        }
+
+        foreach (var (queue, need) in demand.ByQueue)
+        {
+            var capacity = capacities[queue];
+            var inUse = used.For(queue);
+            var freeCu = capacity.Cu - inUse.Cu;
+            var freeGpu = capacity.Gpu - inUse.Gpu;
+            if (queuesWithEarlierWaiters.Contains(queue) || need.Cu > freeCu || need.Gpu > freeGpu)
+            {
+                var gpuPart = need.Gpu > 0 ? $" and {need.Gpu} GPU ({Math.Max(0, freeGpu)} GPU free)" : "";
+                var order = queuesWithEarlierWaiters.Contains(queue) ? "; clusters that asked earlier wait ahead of it" : "";
+                return new(AdmissionVerdict.Wait,
+                    $"Waiting for capacity in queue '{queue}': needs {Quantity.FormatCu(need.Cu)} CU, " +
+                    $"{Quantity.FormatCu(Math.Max(0, freeCu))} CU free{gpuPart}{order}.");
+            }
+        }
+
+        return new(AdmissionVerdict.Admit, "");
+    }
+}

@@ -1,0 +1,303 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Rayfleet.Core.Capacity;
+using Rayfleet.Core.Contracts;
+
+namespace Rayfleet.Core.Clusters;
+
+/// <summary>What the validator needs to know about the workspace and the catalogues.</summary>
+public interface IClusterCatalog
+{
+    string DefaultReleaseVersion { get; }
+    bool ReleaseVersionExists(string displayReleaseVersion);
+    /// <summary>GPUs per node of a GPU instance type, or null when the catalogue has no such type.</summary>
+    int? GpuCount(string gpuSpec);
+    bool QueueExists(string queueName);
+    bool NetworkServiceExists(string name);
+    bool VolumeExists(string volumeId);
+}
+
+/// <summary>
+/// Request rules of semantics.md. Validation reports every broken rule at once; a valid request becomes an
+/// immutable <see cref="ClusterSpec"/>.
+/// </summary>
+public static partial class ClusterRules
+{
+    public const int DefaultIdleTimeoutSeconds = 60;
+    public const int MaxWorkerGroups = 50;
+    public const string DefaultQueue = "root_queue";
+    public const string MaskedSecret = "******";
+
+    private static readonly HashSet<string> OwnedFlags = new(StringComparer.Ordinal) { "--address", "--port", "--head", "--block" };
+
+    [GeneratedRegex("^[A-Za-z][A-Za-z0-9-]{0,39}\\z", RegexOptions.CultureInvariant)]
+    private static partial Regex GroupNamePattern();
+
+    [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*\\z", RegexOptions.CultureInvariant)]
+    private static partial Regex EnvNamePattern();
+
+    [GeneratedRegex("^--[A-Za-z0-9][A-Za-z0-9_-]*(=.*)?\\z", RegexOptions.CultureInvariant)]
+    private static partial Regex RayFlagPattern();
+
+    public static bool SameGroup(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+
+    public static (ClusterSpec? Spec, IReadOnlyList<Problem> Problems) Validate(RayClusterRequest request, IClusterCatalog catalog)
+    {
+        var problems = new List<Problem>();
+
+        if (request.Name is null) problems.Add(Missing("name"));
+        else if (request.Name.Length is < 1 or > 64) problems.Add(Invalid("name", "must be 1 to 64 characters"));
+        else if (request.Name.Any(char.IsControl)) problems.Add(Invalid("name", "must not contain control characters"));
+
+        if (request.Description is { Length: > 256 }) problems.Add(Invalid("description", "must be at most 256 characters"));
+
+        var release = request.DisplayReleaseVersion ?? catalog.DefaultReleaseVersion;
+        CheckRelease(request.DisplayReleaseVersion, "displayReleaseVersion", catalog, problems);
+
+        if (request.NetworkServiceName is not null && !catalog.NetworkServiceExists(request.NetworkServiceName))
+            problems.Add(new Problem(ErrorCodes.NetworkServiceNotFound, "networkServiceName",
+                $"networkServiceName: no network service named '{request.NetworkServiceName}' exists in the workspace."));
+
+        if (request.ExtraParam is not null && !IsJsonDocument(request.ExtraParam))
+            problems.Add(Invalid("extraParam", "must be a JSON document"));
+
+        var volumes = ImmutableList.CreateBuilder<string>();
+        if (request.VolumeIds is not null)
+        {
+            for (var i = 0; i < request.VolumeIds.Count; i++)
+            {
+                var id = request.VolumeIds[i];
+                if (string.IsNullOrEmpty(id)) problems.Add(Invalid($"volumeIds[{i}]", "must be a volume id"));
+                else if (!catalog.VolumeExists(id))
+                    problems.Add(new Problem(ErrorCodes.VolumeNotFound, $"volumeIds[{i}]", $"volumeIds[{i}]: volume '{id}' does not exist in the workspace."));
+                else if (volumes.Contains(id)) problems.Add(Invalid($"volumeIds[{i}]", $"volume '{id}' is listed twice"));
+                else volumes.Add(id);
+            }
+        }
+
+        var head = request.HeadSpec;
+        var autoscaling = head?.EnableAutoScaling ?? false;
+        if (head is null)
+        {
+            problems.Add(Missing("headSpec"));
+        }
+        else
+        {
+            if (head.Cpu is null) problems.Add(Missing("headSpec.cpu"));
+            else CheckCpu(head.Cpu, "headSpec.cpu", problems);
+            if (head.Memory is null) problems.Add(Missing("headSpec.memory"));
+            else CheckMemory(head.Memory, "headSpec.memory", problems);
+            CheckQueue(head.QueueName, "headSpec.queueName", catalog, problems);
+            if (head.IdleTimeoutSeconds is { } idle && idle is < 10 or > 86400)
+                problems.Add(Invalid("headSpec.idleTimeoutSeconds", "must be between 10 and 86400"));
+            CheckGpu(head.GpuSpec, "headSpec.gpuSpec", catalog, problems);
+            CheckRelease(head.DisplayReleaseVersion, "headSpec.displayReleaseVersion", catalog, problems);
+            CheckEnv(head.Env, "headSpec.env", problems);
+            CheckRayStartParams(head.RayStartParams, "headSpec.rayStartParams", problems);
+            if (head.GftEnabled == true && string.IsNullOrWhiteSpace(head.GftConfig?.RedisUrl))
+                problems.Add(Invalid("headSpec.gftConfig.redisUrl", "is required when gftEnabled is true"));
+        }
+
+        var groups = ImmutableList.CreateBuilder<WorkerGroupSpec>();
+        if (request.WorkerSpec is { } workers)
+        {
+            if (workers.Count > MaxWorkerGroups)
+                problems.Add(Invalid("workerSpec", $"must have at most {MaxWorkerGroups} worker groups, got {workers.Count}"));
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            for (var i = 0; i < workers.Count; i++)
+            {
+                var group = ValidateGroup(workers[i], $"workerSpec[{i}]", autoscaling, catalog, seen, problems);
+                if (group is not null) groups.Add(group);
+            }
+        }
+
+        if (problems.Count > 0 || head is null) return (null, problems);
+
+        var spec = new ClusterSpec
+        {
+            Name = request.Name!,
+            Description = request.Description,
+            DisplayReleaseVersion = release,
+            NetworkServiceName = request.NetworkServiceName,
+            ExtraParam = request.ExtraParam,
+            VolumeIds = volumes.ToImmutable(),
+            Head = new HeadGroupSpec
+            {
+                Cpu = head.Cpu!,
+                Memory = head.Memory!,
+                QueueName = head.QueueName ?? DefaultQueue,
+                EnableAutoScaling = autoscaling,
+                IdleTimeoutSeconds = head.IdleTimeoutSeconds ?? DefaultIdleTimeoutSeconds,
+                GpuSpec = head.GpuSpec,
+                DisplayReleaseVersion = head.DisplayReleaseVersion,
+                Env = head.Env,
+                RayStartParams = head.RayStartParams,
+                GftEnabled = head.GftEnabled,
+                GftConfig = head.GftConfig is null
+                    ? null
+                    : new GftSettings(head.GftConfig.RedisUrl, head.GftConfig.RedisUsername, head.GftConfig.RedisPassword),
+            },
+            Workers = groups.ToImmutable(),
+        };
+        return (spec, problems);
+    }
+
+    private static WorkerGroupSpec? ValidateGroup(
+        WorkerSpecDto? dto, string path, bool autoscaling, IClusterCatalog catalog, HashSet<string> seen, List<Problem> problems)
+    {
+        if (dto is null)
+        {
+            problems.Add(Invalid(path, "must be a worker group object"));
+            return null;
+        }
+
+        var before = problems.Count;
+        if (dto.GroupName is null) problems.Add(Invalid($"{path}.groupName", "is required"));
+        else if (!GroupNamePattern().IsMatch(dto.GroupName))
+            problems.Add(Invalid($"{path}.groupName", "must be 1 to 40 letters, digits or '-', starting with a letter"));
+        else if (!seen.Add(dto.GroupName))
+            problems.Add(Invalid($"{path}.groupName", $"'{dto.GroupName}' is used by another group (names are compared ignoring case)"));
+
+        var workerType = dto.WorkerType ?? "CPU";
+        var isGpu = string.Equals(workerType, "GPU", StringComparison.OrdinalIgnoreCase);
+        if (!isGpu && !string.Equals(workerType, "CPU", StringComparison.OrdinalIgnoreCase))
+            problems.Add(Invalid($"{path}.workerType", "must be CPU or GPU"));
+        if (isGpu && dto.GpuSpec is null)
+            problems.Add(Invalid($"{path}.gpuSpec", "is required when workerType is GPU"));
+        CheckGpu(dto.GpuSpec, $"{path}.gpuSpec", catalog, problems);
+
+        if (dto.Cpu is null) problems.Add(Invalid($"{path}.cpu", "is required"));
+        else CheckCpu(dto.Cpu, $"{path}.cpu", problems);
+        if (dto.Memory is null) problems.Add(Invalid($"{path}.memory", "is required"));
+        else CheckMemory(dto.Memory, $"{path}.memory", problems);
+
+        var replica = dto.Replica ?? 1;
+        var min = dto.MinReplica ?? 1;
+        var max = dto.MaxReplica ?? Math.Max(replica, min);
+        if (replica < 1) problems.Add(Invalid($"{path}.replica", "must be at least 1"));
+        if (min < 1) problems.Add(Invalid($"{path}.minReplica", "must be at least 1"));
+        if (max < 1) problems.Add(Invalid($"{path}.maxReplica", "must be at least 1"));
+        if (min > max) problems.Add(Invalid($"{path}.minReplica", $"must be at most maxReplica ({max}), got {min}"));
+        if (autoscaling && min <= max && (replica < min || replica > max))
+            problems.Add(Invalid($"{path}.replica", $"must be between minReplica ({min}) and maxReplica ({max}) when autoscaling is on, got {replica}"));
+
+        CheckQueue(dto.QueueName, $"{path}.queueName", catalog, problems);
+        CheckRelease(dto.DisplayReleaseVersion, $"{path}.displayReleaseVersion", catalog, problems);
+        CheckEnv(dto.Env, $"{path}.env", problems);
+        CheckRayStartParams(dto.RayStartParams, $"{path}.rayStartParams", problems);
+
+        if (problems.Count > before) return null;
+        return new WorkerGroupSpec
+        {
+            GroupName = dto.GroupName!,
+            WorkerType = workerType,
+            Replica = replica,
+            MinReplica = min,
+            MaxReplica = max,
+            Cpu = dto.Cpu!,
+            Memory = dto.Memory!,
+            QueueName = dto.QueueName ?? DefaultQueue,
+            GpuSpec = dto.GpuSpec,
+            DisplayReleaseVersion = dto.DisplayReleaseVersion,
+            Env = dto.Env,
+            RayStartParams = dto.RayStartParams,
+        };
+    }
+
+    private static void CheckCpu(string value, string field, List<Problem> problems)
+    {
+        if (Quantity.ParseCpuMillis(value) is null)
+            problems.Add(Invalid(field, $"'{value}' is not a positive CPU amount (cores such as \"2\" or \"0.5\", or millicores such as \"500m\")"));
+    }
+
+    private static void CheckMemory(string value, string field, List<Problem> problems)
+    {
+        if (Quantity.ParseMemoryBytes(value) is null)
+            problems.Add(Invalid(field, $"'{value}' is not a positive memory quantity (such as \"8Gi\", \"512Mi\" or \"8G\")"));
+    }
+
+    private static void CheckQueue(string? queue, string field, IClusterCatalog catalog, List<Problem> problems)
+    {
+        var name = queue ?? DefaultQueue;
+        if (!catalog.QueueExists(name))
+            problems.Add(new Problem(ErrorCodes.QueueNotFound, field, $"{field}: queue '{name}' does not exist in the workspace."));
+    }
+
+    private static void CheckGpu(string? gpuSpec, string field, IClusterCatalog catalog, List<Problem> problems)
+    {
+        if (gpuSpec is not null && catalog.GpuCount(gpuSpec) is null)
+            problems.Add(new Problem(ErrorCodes.GpuSpecNotFound, field, $"{field}: GPU instance type '{gpuSpec}' is not in the GPU catalogue."));
+    }
+
+    private static void CheckRelease(string? release, string field, IClusterCatalog catalog, List<Problem> problems)
+    {
+        if (release is not null && !catalog.ReleaseVersionExists(release))
+            problems.Add(new Problem(ErrorCodes.ReleaseVersionNotFound, field, $"{field}: release version '{release}' is not in the catalogue."));
+    }
+
+    private static void CheckEnv(string? env, string field, List<Problem> problems)
+    {
+        if (env is null) return;
+        var lines = env.Split('\n');
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].TrimEnd('\r');
+            if (line.Length == 0) continue;
+            var eq = line.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0 || !EnvNamePattern().IsMatch(line[..eq]))
+            {
+                problems.Add(Invalid(field, $"line {i + 1} must be KEY=VALUE with a POSIX variable name"));
+                return;
+            }
+        }
+    }
+
+    private static void CheckRayStartParams(string? parameters, string field, List<Problem> problems)
+    {
+        foreach (var token in SplitRayStartParams(parameters))
+        {
+            if (!RayFlagPattern().IsMatch(token))
+            {
+                problems.Add(Invalid(field, $"'{token}' is not a --flag or --flag=value token"));
+                return;
+            }
+            var flag = token.Split('=', 2)[0];
+            if (OwnedFlags.Contains(flag))
+            {
+                problems.Add(Invalid(field, $"{flag} is set by Rayfleet and cannot be passed"));
+                return;
+            }
+        }
+    }
+
+    public static IEnumerable<string> SplitRayStartParams(string? parameters) =>
+        (parameters ?? "").Split([' ', '\t', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries);
+
+    /// <summary>Parsed env lines, in order.</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> ParseEnv(string? env) =>
+        (env ?? "").Split('\n')
+            .Select(l => l.TrimEnd('\r'))
+            .Where(l => l.Length > 0 && l.Contains('=', StringComparison.Ordinal))
+            .Select(l => new KeyValuePair<string, string>(l[..l.IndexOf('=', StringComparison.Ordinal)], l[(l.IndexOf('=', StringComparison.Ordinal) + 1)..]))
+            .ToList();
+
+    private static bool IsJsonDocument(string text)
+    {
+        try
+        {
+            using var _ = JsonDocument.Parse(text);
+            return true;
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
+    }
+
+    private static Problem Missing(string field) =>
+        new(ErrorCodes.Missing(field), field, $"{field} is required.");
+
+    private static Problem Invalid(string field, string rule) =>
+        new(ErrorCodes.InvalidParameter, field, $"The specified parameter {field} is not valid: {rule}.");
+}

@@ -1,0 +1,77 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Rayfleet.Core.Clusters;
+using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Hosting;
+using Rayfleet.Server.Persistence;
+
+namespace Rayfleet.Server.Api;
+
+/// <summary>Network services (emr-api.md §9): only Create and List exist on the wire. Clusters refer to them by name.</summary>
+public static class NetworkServiceApi
+{
+    public static RouteGroupBuilder MapNetworkServices(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/networkServices").WithTags("Network services");
+        group.MapPost("", Create).WithName("CreateNetworkService").Accepts<CreateNetworkServiceRequest>("application/json").Produces<CreateNetworkServiceResponse>();
+        group.MapGet("", List).WithName("ListNetworkServices").Produces<ListNetworkServicesResponse>();
+        return group;
+    }
+
+    public static async Task<IResult> Create(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
+    {
+        var request = await JsonBody.ReadAsync<CreateNetworkServiceRequest>(http.Request);
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        return await runner.RunAsync("CreateNetworkService", workspaceId, request.ClientToken, request with { ClientToken = null }, async () =>
+        {
+            var problems = new List<Problem>();
+            if (request.Name is null) problems.Add(new(ErrorCodes.Missing("name"), "name", "name is required."));
+            else if (request.Name.Length is < 1 or > 64 || request.Name.Any(char.IsControl))
+                problems.Add(new(ErrorCodes.InvalidParameter, "name", "The specified parameter name is not valid: must be 1 to 64 characters without control characters."));
+            else if (await db.NetworkServices.AnyAsync(n => n.WorkspaceId == workspaceId && n.Name == request.Name, ct))
+                problems.Add(new(ErrorCodes.InvalidParameter, "name", $"The specified parameter name is not valid: a network service named '{request.Name}' already exists in the workspace."));
+            if (request.VswitchIds?.Any(v => string.IsNullOrEmpty(v)) == true)
+                problems.Add(new(ErrorCodes.InvalidParameter, "vswitchIds", "The specified parameter vswitchIds is not valid: entries must be non-empty strings."));
+            if (problems.Count > 0) throw ApiException.FromProblems(problems);
+
+            var id = Ids.NetworkService();
+            db.NetworkServices.Add(new NetworkServiceRow
+            {
+                Id = id,
+                WorkspaceId = workspaceId,
+                Name = request.Name!,
+                Type = request.Type ?? "NetworkService",
+                VpcId = request.VpcId,
+                VswitchIdsJson = JsonSerializer.Serialize(request.VswitchIds ?? []),
+                SecurityGroupId = request.SecurityGroupId,
+                CreateTime = time.Now(),
+            });
+            return new Mutation(new CreateNetworkServiceResponse(http.RequestId(), Ids.Operation(), id));
+        }, ct);
+    }
+
+    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    {
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        var rows = await db.NetworkServices.AsNoTracking().Where(n => n.WorkspaceId == workspaceId).OrderBy(n => n.CreateTime).ThenBy(n => n.Id).ToListAsync(ct);
+        var items = rows.Select(n => new NetworkServiceDto
+        {
+            Name = n.Name,
+            NetworkServiceId = n.Id,
+            StateChangeReason = new StateChangeReasonDto(null, null),
+            Type = n.Type,
+            VpcId = n.VpcId,
+            VswitchIds = JsonSerializer.Deserialize<List<string>>(n.VswitchIdsJson) ?? [],
+            SecurityGroupId = n.SecurityGroupId,
+            WorkspaceId = n.WorkspaceId,
+        }).ToList();
+        return TypedResults.Ok(new ListNetworkServicesResponse
+        {
+            RequestId = http.RequestId(),
+            NetworkServices = items,
+            Queues = items,
+            MaxResults = items.Count,
+            TotalCount = items.Count,
+        });
+    }
+}

@@ -1,0 +1,303 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.EntityFrameworkCore;
+using Rayfleet.Core.Capacity;
+using Rayfleet.Core.Clusters;
+using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Hosting;
+using Rayfleet.Server.Persistence;
+using Rayfleet.Server.Reconciler;
+
+namespace Rayfleet.Server.Api;
+
+/// <summary>
+/// Ray cluster routes (emr-api.md §5). Handlers write desired state and wake the reconciler; they never call a
+/// provider.
+/// </summary>
+public static class RayClusterApi
+{
+    private const string PasswordPurpose = "Rayfleet.RayCluster.GftRedisPassword";
+
+    public static RouteGroupBuilder MapRayClusters(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/rayCluster").WithTags("Ray clusters");
+        group.MapPost("", Create).WithName("CreateRayCluster").Accepts<RayClusterRequest>("application/json").Produces<CreateRayClusterResponse>();
+        group.MapGet("", List).WithName("ListRayCluster").Produces<ListRayClusterResponse>();
+        group.MapGet("/{clusterId}", Get).WithName("GetRayCluster").Produces<GetRayClusterResponse>();
+        group.MapPost("/{clusterId}", Update).WithName("UpdateRayCluster").Accepts<RayClusterRequest>("application/json").Produces<CreateRayClusterResponse>();
+        group.MapDelete("/{clusterId}", Delete).WithName("DeleteRayCluster").Produces<RequestIdResponse>();
+        group.MapPost("/{clusterId}/start", Start).WithName("StartRayCluster").Accepts<StartRayClusterRequest>("application/json").Produces<RequestIdResponse>();
+        group.MapPost("/{clusterId}/stop", Stop).WithName("StopRayCluster").Accepts<StopRayClusterRequest>("application/json").Produces<RequestIdResponse>();
+        return group;
+    }
+
+    public static async Task<IResult> Create(
+        string workspaceId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, MutationRunner runner,
+        IReconcileTrigger reconciler, IDataProtectionProvider protection, TimeProvider time, CancellationToken ct)
+    {
+        var request = await JsonBody.ReadAsync<RayClusterRequest>(http.Request);
+        var workspace = await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        return await runner.RunAsync("CreateRayCluster", workspaceId, request.ClientToken, request, async () =>
+        {
+            var spec = await ValidateAsync(db, catalogs, workspaceId, request with { ClientToken = null }, ct);
+            spec = ProtectPassword(spec, previous: null, protection);
+            await CheckCapacityAsync(db, catalogs, workspaceId, spec, ct);
+
+            var now = time.Now();
+            var id = Ids.Cluster();
+            db.Clusters.Add(new ClusterRow
+            {
+                Id = id,
+                WorkspaceId = workspaceId,
+                Provider = workspace.Provider,
+                Name = spec.Name,
+                SpecJson = spec.ToJson(),
+                RunSpecJson = spec.ToJson(),
+                Generation = 1,
+                DesiredRunning = true,
+                State = ClusterState.Starting,
+                Message = "Waiting for the reconciler to admit and start the cluster.",
+                InstanceId = Ids.Instance(id),
+                CreateTime = now,
+                StartTime = now,
+                ModifiedTime = now,
+                QueuedAt = now,
+                SubmitToken = Ids.SubmitToken(),
+            });
+            return new Mutation(new CreateRayClusterResponse(http.RequestId(), id), () => reconciler.Enqueue(id));
+        }, ct);
+    }
+
+    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    {
+        var pageNum = ApiSupport.QueryInt(http.Request, "pageNum", 1, 1, int.MaxValue);
+        var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 20, 1, 100);
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        var query = db.Clusters.AsNoTracking().Where(c => c.WorkspaceId == workspaceId && !c.Deleted);
+        var total = await query.CountAsync(ct);
+        var rows = await query
+            .OrderByDescending(c => c.CreateTime).ThenByDescending(c => c.Id)
+            .Skip((int)Math.Min((long)(pageNum - 1) * pageSize, int.MaxValue))
+            .Take(pageSize)
+            .ToListAsync(ct);
+        return TypedResults.Ok(new ListRayClusterResponse
+        {
+            RequestId = http.RequestId(),
+            RayClusters = [.. rows.Select(ClusterViews.Summary)],
+            TotalCount = total,
+        });
+    }
+
+    public static async Task<IResult> Get(string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    {
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        var row = await db.Clusters.AsNoTracking().FirstOrDefaultAsync(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted, ct)
+                  ?? throw ClusterNotFound(clusterId);
+        return TypedResults.Ok(ClusterViews.Detail(row, http.RequestId()));
+    }
+
+    public static async Task<IResult> Update(
+        string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, MutationRunner runner,
+        IReconcileTrigger reconciler, IDataProtectionProvider protection, TimeProvider time, CancellationToken ct)
+    {
+        var request = await JsonBody.ReadAsync<RayClusterRequest>(http.Request);
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        return await runner.RunAsync("UpdateRayCluster", $"{workspaceId}/{clusterId}", request.ClientToken, request, async () =>
+        {
+            var row = await FindAsync(db, workspaceId, clusterId, ct);
+            if (Lifecycle.Update(row.State) == LifecycleVerdict.Denied)
+                throw ApiException.Denied($"The cluster cannot be updated while it is {row.State}.");
+
+            var current = ClusterSpec.FromJson(row.SpecJson);
+            var merged = ClusterSpecMapping.Merge(current, request with { ClientToken = null });
+            var spec = await ValidateAsync(db, catalogs, workspaceId, merged, ct);
+            spec = ProtectPassword(spec, current, protection);
+            await CheckCapacityAsync(db, catalogs, workspaceId, spec, ct);
+
+            var json = spec.ToJson();
+            if (json != row.SpecJson)
+            {
+                row.SpecJson = json;
+                row.Name = spec.Name;
+                row.Generation++;
+                row.ModifiedTime = time.Now();
+                if (row.RunSpecJson is not null)
+                {
+                    // Scaling, names and autoscaling settings reach the running instance now; the rest waits for a Start.
+                    var run = ClusterSpec.FromJson(row.RunSpecJson).WithLiveFieldsFrom(spec);
+                    row.RunSpecJson = run.ToJson();
+                    row.Modified = run.NeedsRestartToMatch(spec);
+                }
+            }
+            return new Mutation(new CreateRayClusterResponse(http.RequestId(), clusterId), () => reconciler.Enqueue(clusterId));
+        }, ct);
+    }
+
+    public static async Task<IResult> Delete(
+        string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, MutationRunner runner,
+        IReconcileTrigger reconciler, TimeProvider time, CancellationToken ct)
+    {
+        var token = ApiSupport.Query(http.Request, "clientToken");
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        return await runner.RunAsync("DeleteRayCluster", $"{workspaceId}/{clusterId}", token, new { clusterId }, async () =>
+        {
+            var row = await FindAsync(db, workspaceId, clusterId, ct);
+            // A tombstone: gone from Get and List now; the reconciler removes the row once the provider confirms.
+            row.Deleted = true;
+            row.DesiredRunning = false;
+            row.ModifiedTime = time.Now();
+            return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
+        }, ct);
+    }
+
+    public static async Task<IResult> Start(
+        string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, MutationRunner runner,
+        IReconcileTrigger reconciler, TimeProvider time, CancellationToken ct)
+    {
+        var request = await JsonBody.ReadAsync<StartRayClusterRequest>(http.Request);
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        return await runner.RunAsync("StartRayCluster", $"{workspaceId}/{clusterId}", request.ClientToken, new { clusterId }, async () =>
+        {
+            var row = await FindAsync(db, workspaceId, clusterId, ct);
+            switch (Lifecycle.Start(row.State))
+            {
+                case LifecycleVerdict.Denied:
+                    throw ApiException.Denied($"The cluster cannot be started while it is {row.State}; wait until it is Stopped.");
+                case LifecycleVerdict.Proceed:
+                    var now = time.Now();
+                    row.DesiredRunning = true;
+                    row.InstanceId = Ids.Instance(row.Id);
+                    row.RunSpecJson = row.SpecJson;
+                    row.Modified = false;
+                    row.State = ClusterState.Starting;
+                    row.Message = "Waiting for the reconciler to admit and start the cluster.";
+                    row.StartTime = now;
+                    row.QueuedAt = now;
+                    row.NodesJson = "[]";
+                    row.DashboardUrl = row.JobUrl = row.JobUrlInner = row.GrpcEndpoint = null;
+                    break;
+            }
+            return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
+        }, ct);
+    }
+
+    public static async Task<IResult> Stop(
+        string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, MutationRunner runner,
+        IReconcileTrigger reconciler, CancellationToken ct)
+    {
+        var request = await JsonBody.ReadAsync<StopRayClusterRequest>(http.Request);
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        return await runner.RunAsync("StopRayCluster", $"{workspaceId}/{clusterId}", request.ClientToken, request with { ClientToken = null }, async () =>
+        {
+            var row = await FindAsync(db, workspaceId, clusterId, ct);
+            if (request.InstanceId is not null && request.InstanceId != row.InstanceId)
+                throw ApiException.Invalid($"The specified parameter instanceId is not valid: '{request.InstanceId}' is not the current instance of the cluster ({row.InstanceId}).");
+            if (Lifecycle.Stop(row.State) == LifecycleVerdict.Proceed)
+            {
+                row.DesiredRunning = false;
+                row.State = ClusterState.Stopping;
+                row.Message = "Stopping.";
+            }
+            return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
+        }, ct);
+    }
+
+    private static async Task<ClusterRow> FindAsync(RayfleetDbContext db, string workspaceId, string clusterId, CancellationToken ct) =>
+        await db.Clusters.FirstOrDefaultAsync(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted, ct)
+        ?? throw ClusterNotFound(clusterId);
+
+    private static ApiException ClusterNotFound(string clusterId) =>
+        ApiException.NotFound(ErrorCodes.ClusterNotFound, $"Ray cluster '{clusterId}' does not exist in the workspace.");
+
+    private static async Task<ClusterSpec> ValidateAsync(RayfleetDbContext db, Catalogs catalogs, string workspaceId, RayClusterRequest request, CancellationToken ct)
+    {
+        var catalog = await WorkspaceCatalog.LoadAsync(db, catalogs, workspaceId, ct);
+        var (spec, problems) = ClusterRules.Validate(request, catalog);
+        if (problems.Count > 0) throw ApiException.FromProblems(problems);
+        return spec!;
+    }
+
+    /// <summary>A cluster that can never fit its queues is refused now; one that only has to wait is accepted.</summary>
+    private static async Task CheckCapacityAsync(RayfleetDbContext db, Catalogs catalogs, string workspaceId, ClusterSpec spec, CancellationToken ct)
+    {
+        var capacities = await QueueAdmissionService.CapacitiesAsync(db, workspaceId, ct);
+        var decision = QueueAdmission.Decide(catalogs.Demand(spec), capacities, new QueueDemand(), new HashSet<string>());
+        if (decision.Verdict == AdmissionVerdict.NeverFits)
+            throw new ApiException(400, ErrorCodes.QuotaExceeded, decision.Message);
+    }
+
+    /// <summary>The Redis password is kept encrypted with a key outside the database; an unchanged one stays as stored.</summary>
+    private static ClusterSpec ProtectPassword(ClusterSpec spec, ClusterSpec? previous, IDataProtectionProvider protection)
+    {
+        var password = spec.Head.GftConfig?.RedisPassword;
+        if (password is null || password == previous?.Head.GftConfig?.RedisPassword) return spec;
+        var protectedPassword = protection.CreateProtector(PasswordPurpose).Protect(password);
+        return spec with { Head = spec.Head with { GftConfig = spec.Head.GftConfig! with { RedisPassword = protectedPassword } } };
+    }
+
+    /// <summary>For providers that must hand the password to Redis clients (GCS fault tolerance).</summary>
+    public static string? UnprotectPassword(ClusterSpec spec, IDataProtectionProvider protection) =>
+        spec.Head.GftConfig?.RedisPassword is { } stored ? protection.CreateProtector(PasswordPurpose).Unprotect(stored) : null;
+}
+
+internal static class ClusterViews
+{
+    public static GetRayClusterResponse Detail(ClusterRow row, string requestId)
+    {
+        var spec = ClusterSpec.FromJson(row.SpecJson);
+        return new GetRayClusterResponse
+        {
+            RequestId = requestId,
+            ClusterId = row.Id,
+            InstanceId = row.InstanceId,
+            Name = spec.Name,
+            Description = spec.Description,
+            DisplayReleaseVersion = spec.DisplayReleaseVersion,
+            NetworkServiceName = spec.NetworkServiceName,
+            ExtraParam = spec.ExtraParam,
+            HeadSpec = ClusterSpecMapping.ToHeadDto(spec.Head),
+            WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToWorkerDto)],
+            VolumeIds = [.. spec.VolumeIds],
+            State = row.State,
+            Message = row.Message,
+            Modified = row.Modified,
+            CreateTime = row.CreateTime,
+            StartTime = row.StartTime,
+            ModifiedTime = row.ModifiedTime,
+            Creator = row.Creator,
+            Modifier = row.Creator,
+            DashboardUrl = row.DashboardUrl,
+            JobUrl = row.JobUrl,
+            JobUrlInner = row.JobUrlInner,
+            GrpcEndpoint = row.GrpcEndpoint,
+            SubmitToken = row.SubmitToken,
+            Instances = JsonSerializer.Deserialize<List<RayNodeDto>>(row.NodesJson) ?? [],
+        };
+    }
+
+    public static RayClusterSummaryDto Summary(ClusterRow row)
+    {
+        var spec = ClusterSpec.FromJson(row.SpecJson);
+        return new RayClusterSummaryDto
+        {
+            ClusterId = row.Id,
+            Name = spec.Name,
+            Description = spec.Description,
+            DisplayReleaseVersion = spec.DisplayReleaseVersion,
+            NetworkServiceName = spec.NetworkServiceName,
+            InstanceId = row.InstanceId,
+            State = row.State,
+            Message = row.Message,
+            Modified = row.Modified,
+            CreateTime = row.CreateTime,
+            StartTime = row.StartTime,
+            ModifiedTime = row.ModifiedTime,
+            Creator = row.Creator,
+            Modifier = row.Creator,
+            DashboardUrl = row.DashboardUrl,
+            GrpcEndpoint = row.GrpcEndpoint,
+            HeadSpec = ClusterSpecMapping.ToListHeadDto(spec.Head),
+            WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToListWorkerDto)],
+        };
+    }
+}

@@ -1,0 +1,65 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Rayfleet.Core.Capacity;
+using Rayfleet.Core.Clusters;
+using Rayfleet.Server.Persistence;
+using Rayfleet.Server.Providers;
+
+namespace Rayfleet.Server.Hosting;
+
+/// <summary>Release versions and GPU instance types, from configuration.</summary>
+public sealed class Catalogs
+{
+    public Catalogs(IOptions<RayfleetOptions> options)
+    {
+        var o = options.Value;
+        Releases = [.. o.ReleaseVersions.Select(r => new ReleaseVersion(
+            r.DisplayReleaseVersion, r.RayVersion, r.PythonVersion, r.Image, r.RayCommand, r.State, r.Type, r.IsDefault))];
+        DefaultRelease = Releases.FirstOrDefault(r => r.IsDefault) ?? Releases[0];
+        GpuTypes = o.GpuTypes.ToDictionary(g => g.InstanceType, StringComparer.Ordinal);
+    }
+
+    public IReadOnlyList<ReleaseVersion> Releases { get; }
+    public ReleaseVersion DefaultRelease { get; }
+    public IReadOnlyDictionary<string, GpuTypeOptions> GpuTypes { get; }
+
+    public ReleaseVersion? FindRelease(string display) =>
+        Releases.FirstOrDefault(r => string.Equals(r.DisplayReleaseVersion, display, StringComparison.Ordinal));
+
+    public int GpuPerNode(string? gpuSpec) =>
+        gpuSpec is not null && GpuTypes.TryGetValue(gpuSpec, out var g) ? g.GpuCount : 0;
+
+    public QueueDemand Demand(ClusterSpec spec, IReadOnlyDictionary<string, int>? replicas = null) => spec.Demand(GpuPerNode, replicas);
+}
+
+/// <summary>The workspace's queues, network services and volumes plus the catalogues, as the validator sees them.</summary>
+public sealed class WorkspaceCatalog : IClusterCatalog
+{
+    private readonly Catalogs _catalogs;
+    private readonly HashSet<string> _queues;
+    private readonly HashSet<string> _networkServices;
+    private readonly HashSet<string> _volumes;
+
+    private WorkspaceCatalog(Catalogs catalogs, IEnumerable<string> queues, IEnumerable<string> networkServices, IEnumerable<string> volumes)
+    {
+        _catalogs = catalogs;
+        _queues = new(queues, StringComparer.Ordinal);
+        _networkServices = new(networkServices, StringComparer.Ordinal);
+        _volumes = new(volumes, StringComparer.Ordinal);
+    }
+
+    public static async Task<WorkspaceCatalog> LoadAsync(RayfleetDbContext db, Catalogs catalogs, string workspaceId, CancellationToken ct)
+    {
+        var queues = await db.Queues.AsNoTracking().Where(q => q.WorkspaceId == workspaceId).Select(q => q.Name).ToListAsync(ct);
+        var networkServices = await db.NetworkServices.AsNoTracking().Where(n => n.WorkspaceId == workspaceId).Select(n => n.Name).ToListAsync(ct);
+        var volumes = await db.Volumes.AsNoTracking().Where(v => v.WorkspaceId == workspaceId).Select(v => v.Id).ToListAsync(ct);
+        return new WorkspaceCatalog(catalogs, queues, networkServices, volumes);
+    }
+
+    public string DefaultReleaseVersion => _catalogs.DefaultRelease.DisplayReleaseVersion;
+    public bool ReleaseVersionExists(string displayReleaseVersion) => _catalogs.FindRelease(displayReleaseVersion) is not null;
+    public int? GpuCount(string gpuSpec) => _catalogs.GpuTypes.TryGetValue(gpuSpec, out var g) ? g.GpuCount : null;
+    public bool QueueExists(string queueName) => _queues.Contains(queueName);
+    public bool NetworkServiceExists(string name) => _networkServices.Contains(name);
+    public bool VolumeExists(string volumeId) => _volumes.Contains(volumeId);
+}

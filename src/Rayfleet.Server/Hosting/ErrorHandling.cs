@@ -1,0 +1,140 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
+using Rayfleet.Core.Clusters;
+using Rayfleet.Core.Contracts;
+
+namespace Rayfleet.Server.Hosting;
+
+public static partial class ErrorHandling
+{
+    private const string RequestIdItem = "rayfleet.requestId";
+
+    public static string RequestId(this HttpContext context) =>
+        context.Items.TryGetValue(RequestIdItem, out var id) && id is string s ? s : "";
+
+    /// <summary>
+    /// Gives every request an id (header <c>x-acs-request-id</c>), turns <see cref="ApiException"/> into the POP error
+    /// body, and any other exception into <c>InternalError</c> logged with the request id.
+    /// </summary>
+    public static IApplicationBuilder UseAcsErrors(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        var requestId = Ids.Request();
+        context.Items[RequestIdItem] = requestId;
+        context.Response.Headers["x-acs-request-id"] = requestId;
+        try
+        {
+            await next(context);
+        }
+        catch (ApiException ex) when (!context.Response.HasStarted)
+        {
+            await WriteErrorAsync(context, ex.Status, ex.Code, ex.Message, ex.Details);
+        }
+        catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
+        {
+            if (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+                await WriteErrorAsync(context, 413, ErrorCodes.RequestEntityTooLarge, "The request body is larger than 1 MiB.");
+            else
+                await WriteErrorAsync(context, 400, ErrorCodes.InvalidParameter, ex.Message);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nothing to answer.
+        }
+        catch (Exception ex) when (!context.Response.HasStarted)
+        {
+            var logger = context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Rayfleet.Api");
+            LogUnhandled(logger, ex, requestId, context.Request.Method, context.Request.Path);
+            await WriteErrorAsync(context, 500, ErrorCodes.InternalError,
+                $"An internal error occurred. Quote request id {requestId} when reporting it.");
+        }
+    });
+
+    /// <summary>Unknown routes and methods answer InvalidApi.NotFound in the error body, never an empty 404 or 405.</summary>
+    public static IApplicationBuilder UseUnknownApiErrors(this IApplicationBuilder app) =>
+        app.UseStatusCodePages(async ctx =>
+        {
+            var response = ctx.HttpContext.Response;
+            if (response.StatusCode is 404 or 405)
+            {
+                var request = ctx.HttpContext.Request;
+                await WriteErrorAsync(ctx.HttpContext, 404, ErrorCodes.ApiNotFound,
+                    $"The API {request.Method} {request.Path} does not exist.");
+            }
+        });
+
+    public static async Task WriteErrorAsync(
+        HttpContext context, int status, string code, string message, IReadOnlyList<ErrorDetail>? details = null)
+    {
+        var requestId = context.RequestId();
+        var body = new ErrorBody
+        {
+            RequestId = requestId,
+            HostId = context.Request.Host.HasValue ? context.Request.Host.Value : "rayfleet",
+            Code = code,
+            Message = message,
+            Recommend = null,
+            Errors = details,
+        };
+        context.Response.StatusCode = status;
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(JsonSerializer.Serialize(body));
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error for request {RequestId} {Method} {Path}")]
+    private static partial void LogUnhandled(ILogger logger, Exception ex, string requestId, string method, string path);
+}
+
+/// <summary>Reads request bodies as the SDKs send them: a JSON object, or nothing at all.</summary>
+public static class JsonBody
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        MaxDepth = 32,
+        // Exact, case-sensitive names: the SDKs send the wire names; near misses must not bind silently.
+        PropertyNameCaseInsensitive = false,
+        AllowTrailingCommas = false,
+    };
+
+    public static async Task<T> ReadAsync<T>(HttpRequest request) where T : new()
+    {
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
+        return Parse<T>(buffer.ToArray());
+    }
+
+    public static T Parse<T>(byte[] bytes) where T : new()
+    {
+        if (bytes.Length == 0 || bytes.All(b => b is (byte)' ' or (byte)'\n' or (byte)'\r' or (byte)'\t'))
+            return new T();
+        try
+        {
+            using (var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = Options.MaxDepth }))
+            {
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                    throw new ApiException(400, ErrorCodes.InvalidJson, "The request body must be a JSON object.");
+            }
+            return JsonSerializer.Deserialize<T>(bytes, Options) ?? new T();
+        }
+        catch (JsonException ex)
+        {
+            var where = string.IsNullOrEmpty(ex.Path) ? "" : $" at {ex.Path.TrimStart('$', '.')}";
+            throw new ApiException(400, ErrorCodes.InvalidJson,
+                $"The request body is not a JSON object of the expected types{where}: {FirstLine(ex.Message)}");
+        }
+    }
+
+    private static string FirstLine(string message)
+    {
+        var cut = message.IndexOf(" Path:", StringComparison.Ordinal);
+        return cut > 0 ? message[..cut] : message;
+    }
+}
+
+public static class FeatureExtensions
+{
+    public static void LimitBody(this HttpContext context, long bytes)
+    {
+        var feature = context.Features.Get<IHttpMaxRequestBodySizeFeature>();
+        if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = bytes;
+    }
+}

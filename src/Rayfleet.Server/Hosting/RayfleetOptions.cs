@@ -1,0 +1,73 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Rayfleet.Server.Hosting;
+
+public sealed class RayfleetOptions
+{
+    public const string Section = "Rayfleet";
+
+    /// <summary>Folder for the SQLite database and provider state; created when missing.</summary>
+    [Required] public string DataDirectory { get; set; } = "./data";
+
+    /// <summary>Provider of workspaces that name none: <c>simulated</c> (this release), <c>local</c> and <c>kubernetes</c> later.</summary>
+    [Required] public string DefaultProvider { get; set; } = "simulated";
+
+    [Required] public string RegionId { get; set; } = "local";
+
+    /// <summary>Capacity of the <c>root_queue</c> of the <c>default</c> workspace created on first start.</summary>
+    [Range(typeof(decimal), "0.001", "1000000000")] public decimal DefaultQueueCu { get; set; } = 64;
+
+    [Range(0, 1_000_000)] public int DefaultQueueGpu { get; set; }
+
+    /// <summary>Capacity of the root_queue of a workspace created without resourceSpec.cu.</summary>
+    [Range(typeof(decimal), "0.001", "1000000000")] public decimal NewWorkspaceQueueCu { get; set; } = 64;
+
+    public ReconcilerOptions Reconciler { get; set; } = new();
+
+    public SimulatedProviderOptions Simulated { get; set; } = new();
+
+    public List<ReleaseVersionOptions> ReleaseVersions { get; set; } = [];
+
+    public List<GpuTypeOptions> GpuTypes { get; set; } = [];
+}
+
+public sealed class ReconcilerOptions
+{
+    [Range(1, 256)] public int MaxParallelism { get; set; } = 8;
+    public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan BackoffBase { get; set; } = TimeSpan.FromMilliseconds(500);
+    public TimeSpan BackoffMax { get; set; } = TimeSpan.FromMinutes(2);
+    /// <summary>How soon to look again at a cluster whose resources are still going away.</summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+public sealed class SimulatedProviderOptions
+{
+    /// <summary>Time a simulated node takes from creation to ready.</summary>
+    public TimeSpan NodeStartDelay { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>Time a simulated node takes to go away after it is asked to stop.</summary>
+    public TimeSpan NodeStopDelay { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+public sealed class ReleaseVersionOptions
+{
+    [Required] public string DisplayReleaseVersion { get; set; } = "";
+    [Required] public string RayVersion { get; set; } = "";
+    [Required] public string PythonVersion { get; set; } = "";
+    [Required] public string Image { get; set; } = "";
+    /// <summary>The <c>ray</c> command the local provider runs for this version (path, or a name on PATH).</summary>
+    public string RayCommand { get; set; } = "ray";
+    public string State { get; set; } = "ONLINE";
+    public string Type { get; set; } = "stable";
+    public bool IsDefault { get; set; }
+}
+
+public sealed class GpuTypeOptions
+{
+    [Required] public string InstanceType { get; set; } = "";
+    [Required] public string Cpu { get; set; } = "";
+    [Required] public string Memory { get; set; } = "";
+    [Range(1, 64)] public int GpuCount { get; set; } = 1;
+    [Required] public string GpuModel { get; set; } = "";
+    public Dictionary<string, string> NodeLabels { get; set; } = [];
+}

@@ -1,0 +1,79 @@
+using Microsoft.EntityFrameworkCore;
+
+namespace Rayfleet.Server.Persistence;
+
+public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> options) : DbContext(options)
+{
+    public DbSet<WorkspaceRow> Workspaces => Set<WorkspaceRow>();
+    public DbSet<QueueRow> Queues => Set<QueueRow>();
+    public DbSet<NetworkServiceRow> NetworkServices => Set<NetworkServiceRow>();
+    public DbSet<VolumeRow> Volumes => Set<VolumeRow>();
+    public DbSet<ClusterRow> Clusters => Set<ClusterRow>();
+    public DbSet<ReservationRow> Reservations => Set<ReservationRow>();
+    public DbSet<IdempotencyRow> Idempotency => Set<IdempotencyRow>();
+
+    protected override void OnModelCreating(ModelBuilder modelBuilder)
+    {
+        modelBuilder.Entity<WorkspaceRow>(e =>
+        {
+            e.ToTable("workspaces");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasMaxLength(64);
+            e.Property(x => x.Name).HasMaxLength(256);
+            e.Property(x => x.Provider).HasMaxLength(32);
+            e.HasIndex(x => new { x.CreateTime, x.Id });
+        });
+        modelBuilder.Entity<QueueRow>(e =>
+        {
+            e.ToTable("queues");
+            e.HasKey(x => new { x.WorkspaceId, x.Name });
+            e.Property(x => x.Name).HasMaxLength(128);
+            e.Property(x => x.Cu).HasPrecision(18, 3);
+            e.Property(x => x.MaxCu).HasPrecision(18, 3);
+        });
+        modelBuilder.Entity<NetworkServiceRow>(e =>
+        {
+            e.ToTable("network_services");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.WorkspaceId, x.Name }).IsUnique();
+        });
+        modelBuilder.Entity<VolumeRow>(e =>
+        {
+            e.ToTable("volumes");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => new { x.WorkspaceId, x.Name }).IsUnique();
+        });
+        modelBuilder.Entity<ClusterRow>(e =>
+        {
+            e.ToTable("clusters");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasMaxLength(64);
+            e.Property(x => x.State).HasMaxLength(16);
+            e.Property(x => x.Version).IsConcurrencyToken();
+            e.HasIndex(x => new { x.WorkspaceId, x.Deleted, x.CreateTime });
+            e.HasIndex(x => new { x.WorkspaceId, x.DesiredRunning, x.QueuedAt });
+        });
+        modelBuilder.Entity<ReservationRow>(e =>
+        {
+            e.ToTable("reservations");
+            e.HasKey(x => new { x.ClusterId, x.QueueName });
+            e.HasIndex(x => new { x.WorkspaceId, x.QueueName });
+        });
+        modelBuilder.Entity<IdempotencyRow>(e =>
+        {
+            e.ToTable("idempotency");
+            e.HasKey(x => x.Key);
+            e.HasIndex(x => x.CreateTime);
+        });
+    }
+
+    public override Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
+    {
+        // The version check compares the value read; the new value is one more, so a second writer that read the same
+        // row fails with DbUpdateConcurrencyException instead of overwriting.
+        foreach (var entry in ChangeTracker.Entries<ClusterRow>())
+            if (entry.State == EntityState.Modified)
+                entry.Entity.Version++;
+        return base.SaveChangesAsync(cancellationToken);
+    }
+}

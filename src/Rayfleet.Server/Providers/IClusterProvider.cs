@@ -1,0 +1,92 @@
+using Rayfleet.Core.Clusters;
+
+namespace Rayfleet.Server.Providers;
+
+/// <summary>
+/// The narrow port between the reconciler and whatever runs Ray nodes. Every call is idempotent and keyed by the
+/// cluster instance id, so a reconciler that crashed half-way can repeat any call. Providers never touch the store.
+/// </summary>
+public interface IClusterProvider
+{
+    string Name { get; }
+
+    /// <summary>Brings the instance towards the spec with exactly the given worker counts, then reports what runs.</summary>
+    Task<ProviderObservation> ApplyAsync(ProviderClusterRequest request, CancellationToken cancellationToken);
+
+    /// <summary>Stops and removes every node of the instance; true once nothing of it is left.</summary>
+    Task<bool> RemoveAsync(string instanceId, CancellationToken cancellationToken);
+
+    /// <summary>Every instance the provider holds resources for, whoever owns it; only one cluster's when it is named.</summary>
+    Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken);
+}
+
+public sealed record ProviderClusterRequest(
+    string WorkspaceId,
+    string ClusterId,
+    string InstanceId,
+    ClusterSpec Spec,
+    IReadOnlyDictionary<string, int> Replicas,
+    ReleaseVersion Release);
+
+public enum ObservedPhase
+{
+    Pending,
+    Ready,
+    Failed,
+}
+
+/// <summary>The same observed shape whatever the provider runs on.</summary>
+public sealed record ProviderObservation
+{
+    public required ObservedPhase Phase { get; init; }
+    public string? Message { get; init; }
+    public required IReadOnlyList<ObservedNode> Nodes { get; init; }
+    public ClusterEndpoints Endpoints { get; init; } = ClusterEndpoints.None;
+    /// <summary>With autoscaling on: how many workers each group's autoscaler wants; admission decides how many it gets.</summary>
+    public IReadOnlyDictionary<string, int> WantedReplicas { get; init; } = new Dictionary<string, int>();
+    /// <summary>When the provider expects the next change worth observing.</summary>
+    public TimeSpan? RequeueAfter { get; init; }
+}
+
+public sealed record ObservedNode
+{
+    public required string NodeId { get; init; }
+    /// <summary><c>Head</c> or <c>Worker</c>.</summary>
+    public required string Type { get; init; }
+    public string? GroupName { get; init; }
+    /// <summary>Pod-phase words: Pending, Running, Succeeded, Failed, Unknown.</summary>
+    public required string Phase { get; init; }
+    public string Message { get; init; } = "";
+    public string Reason { get; init; } = "";
+    public string ContainerState { get; init; } = "";
+    public string ContainerStateReason { get; init; } = "";
+    public string ContainerStateMessage { get; init; } = "";
+    public int ExitCode { get; init; }
+    public long CreateTime { get; init; }
+    public long? StartTime { get; init; }
+}
+
+public sealed record ClusterEndpoints(string? DashboardUrl, string? JobUrl, string? JobUrlInner, string? GrpcEndpoint)
+{
+    public static readonly ClusterEndpoints None = new(null, null, null, null);
+}
+
+public sealed record ReleaseVersion(
+    string DisplayReleaseVersion, string RayVersion, string PythonVersion, string Image, string RayCommand,
+    string State, string Type, bool IsDefault);
+
+public interface IProviderRegistry
+{
+    IClusterProvider Get(string name);
+    IEnumerable<IClusterProvider> All { get; }
+}
+
+public sealed class ProviderRegistry(IEnumerable<IClusterProvider> providers) : IProviderRegistry
+{
+    private readonly Dictionary<string, IClusterProvider> _byName = providers.ToDictionary(p => p.Name, StringComparer.Ordinal);
+
+    public IClusterProvider Get(string name) =>
+        _byName.TryGetValue(name, out var p) ? p : throw new InvalidOperationException($"No provider named '{name}' is registered.");
+
+    public IEnumerable<IClusterProvider> All => _byName.Values;
+}

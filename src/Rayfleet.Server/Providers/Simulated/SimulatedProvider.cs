@@ -1,0 +1,260 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.Options;
+using Rayfleet.Core.Clusters;
+using Rayfleet.Server.Hosting;
+
+namespace Rayfleet.Server.Providers.Simulated;
+
+/// <summary>
+/// An honest in-process model of node provisioning, the way kwok serves Kubernetes: nodes take a start delay to become
+/// ready, can be made to fail, scale within min/max and scale down after the idle timeout. Its "machines" are files
+/// under the data folder, so they outlive a restart of the service like real resources would, and a restarted service
+/// must find and adopt them or clean them up.
+///
+/// Per-cluster behaviour can be steered through <c>extraParam</c>:
+/// <c>{"simulated": {"startDelaySeconds": 5, "failOnStart": true, "failAfterSeconds": 30, "busyWorkers": {"g1": 4}}}</c>.
+/// </summary>
+public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimeProvider time) : IClusterProvider
+{
+    public const string EndpointHost = "simulated.rayfleet.invalid";
+
+    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
+    private readonly SemaphoreSlim[] _locks = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly string _root = Path.Combine(Path.GetFullPath(options.Value.DataDirectory), "simulated");
+    private readonly SimulatedProviderOptions _options = options.Value.Simulated;
+
+    public string Name => ProviderNames.Simulated;
+
+    public async Task<ProviderObservation> ApplyAsync(ProviderClusterRequest request, CancellationToken cancellationToken)
+    {
+        var gate = Gate(request.InstanceId);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            var behaviour = Behaviour.From(request.Spec.ExtraParam);
+            var startDelay = (long)(behaviour.StartDelaySeconds is { } s ? s * 1000 : _options.NodeStartDelay.TotalMilliseconds);
+            var state = Load(request.InstanceId) ?? new InstanceState { InstanceId = request.InstanceId, ClusterId = request.ClusterId, CreatedAt = now };
+            state.RemoveAt = null;
+
+            var head = state.Nodes.FirstOrDefault(n => n.Group is null);
+            if (head is null)
+            {
+                head = new NodeState { Id = Ids.HeadNode(request.ClusterId), Group = null, CreatedAt = now, ReadyAt = now + startDelay };
+                if (behaviour.FailOnStart) head.FailAt = head.ReadyAt;
+                else if (behaviour.FailAfterSeconds is { } f) head.FailAt = head.ReadyAt + (long)(f * 1000);
+                state.Nodes.Add(head);
+            }
+
+            // Groups dropped from the spec lose their nodes; the rest get exactly the granted count, newest removed first.
+            state.Nodes.RemoveAll(n => n.Group is not null && !request.Spec.Workers.Any(g => g.GroupName == n.Group));
+            foreach (var group in request.Spec.Workers)
+            {
+                var target = request.Replicas.TryGetValue(group.GroupName, out var r) ? r : 0;
+                var nodes = state.Nodes.Where(n => n.Group == group.GroupName).OrderBy(n => n.CreatedAt).ThenBy(n => n.Id, StringComparer.Ordinal).ToList();
+                for (var i = nodes.Count; i < target; i++)
+                    state.Nodes.Add(new NodeState { Id = Ids.WorkerNode(request.ClusterId, group.GroupName), Group = group.GroupName, CreatedAt = now, ReadyAt = now + startDelay });
+                foreach (var extra in nodes.Skip(target))
+                    state.Nodes.Remove(extra);
+            }
+
+            var wanted = new Dictionary<string, int>(StringComparer.Ordinal);
+            long? nextEvent = null;
+            void At(long when)
+            {
+                if (when > now) nextEvent = nextEvent is null ? when : Math.Min(nextEvent.Value, when);
+            }
+
+            if (request.Spec.Head.EnableAutoScaling)
+            {
+                var idleTimeout = request.Spec.Head.IdleTimeoutSeconds * 1000L;
+                var headReady = head.ReadyAt <= now;
+                foreach (var group in request.Spec.Workers)
+                {
+                    var granted = request.Replicas.TryGetValue(group.GroupName, out var g) ? g : 0;
+                    var busy = behaviour.BusyWorkers.TryGetValue(group.GroupName, out var b) ? b : 0;
+                    // Until the head is up the autoscaler aims at the requested size; afterwards at the load.
+                    var aim = Math.Clamp(Math.Max(busy, headReady ? 0 : request.Spec.TargetReplicas(group)), group.MinReplica, group.MaxReplica);
+                    if (aim >= granted)
+                    {
+                        state.IdleSince.Remove(group.GroupName);
+                        wanted[group.GroupName] = aim;
+                        continue;
+                    }
+                    if (!state.IdleSince.TryGetValue(group.GroupName, out var idleSince))
+                        state.IdleSince[group.GroupName] = idleSince = now;
+                    if (now - idleSince >= idleTimeout)
+                    {
+                        wanted[group.GroupName] = aim;
+                        state.IdleSince.Remove(group.GroupName);
+                    }
+                    else
+                    {
+                        wanted[group.GroupName] = granted;
+                        At(idleSince + idleTimeout);
+                    }
+                }
+                if (!headReady) At(head.ReadyAt);
+            }
+
+            foreach (var node in state.Nodes)
+            {
+                At(node.ReadyAt);
+                if (node.FailAt is { } fail) At(fail);
+            }
+
+            Save(state);
+
+            var nodesOut = state.Nodes.Select(n => Observe(n, now)).ToList();
+            var failed = state.Nodes.FirstOrDefault(n => n.FailAt <= now);
+            var phase = failed is not null ? ObservedPhase.Failed
+                : state.Nodes.All(n => n.ReadyAt <= now) ? ObservedPhase.Ready
+                : ObservedPhase.Pending;
+            var message = phase switch
+            {
+                ObservedPhase.Failed => $"Node {failed!.Id} failed (simulated failure injected through extraParam). No Ray processes run on the simulated provider.",
+                ObservedPhase.Ready => "Running on the simulated provider: no Ray processes exist.",
+                _ => $"Simulated provider: {state.Nodes.Count(n => n.ReadyAt > now)} of {state.Nodes.Count} nodes still starting.",
+            };
+            var baseUrl = $"http://{EndpointHost}/{request.ClusterId}";
+            return new ProviderObservation
+            {
+                Phase = phase,
+                Message = message,
+                Nodes = nodesOut,
+                WantedReplicas = wanted,
+                Endpoints = new ClusterEndpoints(
+                    DashboardUrl: baseUrl + "/dashboard",
+                    JobUrl: baseUrl + "/jobs",
+                    JobUrlInner: baseUrl + "/jobs",
+                    GrpcEndpoint: $"ray://{request.InstanceId}.{EndpointHost}:10001"),
+                RequeueAfter = phase == ObservedPhase.Failed || nextEvent is null ? null : TimeSpan.FromMilliseconds(nextEvent.Value - now),
+            };
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public async Task<bool> RemoveAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        var gate = Gate(instanceId);
+        await gate.WaitAsync(cancellationToken);
+        try
+        {
+            var state = Load(instanceId);
+            if (state is null) return true;
+            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+            state.RemoveAt ??= now + (long)_options.NodeStopDelay.TotalMilliseconds;
+            if (now >= state.RemoveAt)
+            {
+                File.Delete(PathOf(instanceId));
+                return true;
+            }
+            Save(state);
+            return false;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken)
+    {
+        if (!Directory.Exists(_root)) return Task.FromResult<IReadOnlyList<string>>([]);
+        var pattern = clusterId is null ? "*.json" : clusterId + "-*.json";
+        IReadOnlyList<string> ids = [.. Directory.EnumerateFiles(_root, pattern).Select(f => Path.GetFileNameWithoutExtension(f)!)];
+        return Task.FromResult(ids);
+    }
+
+    private static ObservedNode Observe(NodeState node, long now)
+    {
+        var failed = node.FailAt <= now;
+        var ready = node.ReadyAt <= now;
+        return new ObservedNode
+        {
+            NodeId = node.Id,
+            Type = node.Group is null ? "Head" : "Worker",
+            GroupName = node.Group,
+            Phase = failed ? "Failed" : ready ? "Running" : "Pending",
+            ContainerState = failed ? "Terminated" : ready ? "Running" : "Waiting",
+            ContainerStateReason = failed ? "Error" : ready ? "" : "ContainerCreating",
+            Reason = failed ? "SimulatedFailure" : "",
+            Message = failed ? "simulated failure" : "",
+            ExitCode = failed ? 1 : 0,
+            CreateTime = node.CreatedAt,
+            StartTime = ready ? node.ReadyAt : null,
+        };
+    }
+
+    private SemaphoreSlim Gate(string instanceId) => _locks[(StringComparer.Ordinal.GetHashCode(instanceId) & 0x7fffffff) % _locks.Length];
+
+    private string PathOf(string instanceId) => Path.Combine(_root, instanceId + ".json");
+
+    private InstanceState? Load(string instanceId)
+    {
+        var path = PathOf(instanceId);
+        return File.Exists(path) ? JsonSerializer.Deserialize<InstanceState>(File.ReadAllBytes(path), Json) : null;
+    }
+
+    private void Save(InstanceState state)
+    {
+        Directory.CreateDirectory(_root);
+        var path = PathOf(state.InstanceId);
+        var temp = path + ".tmp";
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private sealed class InstanceState
+    {
+        public required string InstanceId { get; set; }
+        public required string ClusterId { get; set; }
+        public long CreatedAt { get; set; }
+        public long? RemoveAt { get; set; }
+        public List<NodeState> Nodes { get; set; } = [];
+        public Dictionary<string, long> IdleSince { get; set; } = [];
+    }
+
+    private sealed class NodeState
+    {
+        public required string Id { get; set; }
+        public string? Group { get; set; }
+        public long CreatedAt { get; set; }
+        public long ReadyAt { get; set; }
+        public long? FailAt { get; set; }
+    }
+
+    private sealed record Behaviour(double? StartDelaySeconds, bool FailOnStart, double? FailAfterSeconds, Dictionary<string, int> BusyWorkers)
+    {
+        private static readonly Behaviour Default = new(null, false, null, []);
+
+        public static Behaviour From(string? extraParam)
+        {
+            if (string.IsNullOrWhiteSpace(extraParam)) return Default;
+            try
+            {
+                using var doc = JsonDocument.Parse(extraParam);
+                if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("simulated", out var sim)
+                    || sim.ValueKind != JsonValueKind.Object)
+                    return Default;
+                var busy = new Dictionary<string, int>(StringComparer.Ordinal);
+                if (sim.TryGetProperty("busyWorkers", out var b) && b.ValueKind == JsonValueKind.Object)
+                    foreach (var p in b.EnumerateObject())
+                        if (p.Value.TryGetInt32(out var n)) busy[p.Name] = n;
+                return new Behaviour(
+                    sim.TryGetProperty("startDelaySeconds", out var d) && d.TryGetDouble(out var dv) && dv >= 0 ? dv : null,
+                    sim.TryGetProperty("failOnStart", out var fs) && fs.ValueKind == JsonValueKind.True,
+                    sim.TryGetProperty("failAfterSeconds", out var fa) && fa.TryGetDouble(out var fav) && fav >= 0 ? fav : null,
+                    busy);
+            }
+            catch (JsonException)
+            {
+                return Default;
+            }
+        }
+    }
+}

@@ -1,0 +1,219 @@
+using System.Text.Json;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Rayfleet.Core.Capacity;
+using Rayfleet.Core.Clusters;
+using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Hosting;
+using Rayfleet.Server.Persistence;
+using Rayfleet.Server.Providers;
+
+namespace Rayfleet.Server.Reconciler;
+
+/// <summary>
+/// One reconcile of one cluster: read the row, act on the provider, write what was observed. Every step is safe to
+/// repeat, so a pass cut short by a crash is simply run again after the restart.
+/// </summary>
+public sealed partial class ClusterReconcilePass(
+    RayfleetDbContext db,
+    IProviderRegistry providers,
+    QueueAdmissionService admission,
+    Catalogs catalogs,
+    IOptions<RayfleetOptions> options,
+    ILogger<ClusterReconcilePass> logger)
+{
+    private readonly TimeSpan _poll = options.Value.Reconciler.PollInterval;
+
+    public async Task<PassResult> RunAsync(string clusterId, CancellationToken ct)
+    {
+        var row = await db.Clusters.FirstOrDefaultAsync(c => c.Id == clusterId, ct);
+        if (row is null) return PassResult.Done;
+        using var scope = logger.BeginScope(new Dictionary<string, object> { ["ClusterId"] = row.Id, ["WorkspaceId"] = row.WorkspaceId });
+        var provider = providers.Get(row.Provider);
+
+        if (row.Deleted) return await FinishDeleteAsync(row, provider, ct);
+        if (!row.DesiredRunning) return await StopAsync(row, provider, ct);
+        if (row.State == ClusterState.Error) return PassResult.Done; // stays until Stop, Start or Delete
+
+        var runSpec = ClusterSpec.FromJson(row.RunSpecJson ?? row.SpecJson);
+        var release = catalogs.FindRelease(runSpec.DisplayReleaseVersion);
+        if (release is null)
+        {
+            row.State = ClusterState.Error;
+            row.Message = $"Release version '{runSpec.DisplayReleaseVersion}' is no longer in the catalogue. Update the cluster to a listed version and start it again.";
+            await db.SaveChangesAsync(ct);
+            return PassResult.Done;
+        }
+
+        var admitted = Replicas(row.AdmittedReplicasJson);
+        var wake = new List<string>();
+        string? scaleMessage = null;
+        var target = TargetReplicas(runSpec, admitted);
+        if (admitted is null || !SameCounts(admitted, target))
+        {
+            var decision = await admission.TryReserveAsync(db, row, runSpec, target, ct);
+            if (admitted is null)
+            {
+                if (decision.Verdict == AdmissionVerdict.NeverFits)
+                {
+                    row.State = ClusterState.Error;
+                    row.Message = decision.Message;
+                    await db.SaveChangesAsync(ct);
+                    return PassResult.Done;
+                }
+                if (!decision.Admitted)
+                {
+                    row.State = ClusterState.Starting;
+                    row.Message = decision.Message;
+                    await db.SaveChangesAsync(ct);
+                    LogWaiting(logger, row.Id, decision.Message);
+                    return PassResult.Done; // a release of capacity wakes it, and so does every resync
+                }
+                LogAdmitted(logger, row.Id);
+            }
+            else if (decision.Admitted)
+            {
+                if (IsShrink(admitted, target)) wake.AddRange(await WaitingInAsync(row.WorkspaceId, ct));
+            }
+            else
+            {
+                scaleMessage = decision.Message;
+            }
+        }
+        var granted = Replicas(row.AdmittedReplicasJson)!;
+
+        if (row.State == ClusterState.Starting)
+            await RemoveEarlierInstancesAsync(provider, row, ct);
+
+        var observation = await provider.ApplyAsync(
+            new ProviderClusterRequest(row.WorkspaceId, row.Id, row.InstanceId!, runSpec, granted, release), ct);
+
+        TimeSpan? requeue = observation.RequeueAfter;
+        if (runSpec.Head.EnableAutoScaling && observation.Phase != ObservedPhase.Failed)
+        {
+            var wanted = runSpec.Workers.ToDictionary(
+                g => g.GroupName,
+                g => Math.Clamp(observation.WantedReplicas.TryGetValue(g.GroupName, out var w) ? w : granted.GetValueOrDefault(g.GroupName, g.MinReplica), g.MinReplica, g.MaxReplica),
+                StringComparer.Ordinal);
+            if (!SameCounts(wanted, granted))
+            {
+                var decision = await admission.TryReserveAsync(db, row, runSpec, wanted, ct);
+                if (decision.Admitted)
+                {
+                    requeue = TimeSpan.Zero; // apply the new size now
+                    if (IsShrink(granted, wanted)) wake.AddRange(await WaitingInAsync(row.WorkspaceId, ct));
+                }
+                else
+                {
+                    scaleMessage = "Scale-up " + char.ToLowerInvariant(decision.Message[0]) + decision.Message[1..];
+                }
+            }
+        }
+
+        row.State = observation.Phase switch
+        {
+            ObservedPhase.Failed => ClusterState.Error,
+            ObservedPhase.Ready => ClusterState.Running,
+            _ => ClusterState.Starting,
+        };
+        row.Message = observation.Phase == ObservedPhase.Failed ? observation.Message : scaleMessage ?? observation.Message;
+        row.NodesJson = JsonSerializer.Serialize(observation.Nodes.Select(ToDto).ToList());
+        row.DashboardUrl = observation.Endpoints.DashboardUrl;
+        row.JobUrl = observation.Endpoints.JobUrl;
+        row.JobUrlInner = observation.Endpoints.JobUrlInner;
+        row.GrpcEndpoint = observation.Endpoints.GrpcEndpoint;
+        await db.SaveChangesAsync(ct);
+        return new PassResult(row.State == ClusterState.Error ? null : requeue, wake);
+    }
+
+    private async Task<PassResult> FinishDeleteAsync(ClusterRow row, IClusterProvider provider, CancellationToken ct)
+    {
+        // The tombstone stays until the provider confirms the resources are gone: nothing is orphaned by a delete.
+        if (row.InstanceId is not null && !await provider.RemoveAsync(row.InstanceId, ct))
+            return new PassResult(_poll, []);
+        await RemoveEarlierInstancesAsync(provider, row, ct, includeCurrent: true);
+        var released = await QueueAdmissionService.StageReleaseAsync(db, row, ct);
+        db.Clusters.Remove(row);
+        await db.SaveChangesAsync(ct);
+        LogDeleted(logger, row.Id);
+        return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
+    }
+
+    private async Task<PassResult> StopAsync(ClusterRow row, IClusterProvider provider, CancellationToken ct)
+    {
+        if (row.InstanceId is not null && row.RunSpecJson is not null && !await provider.RemoveAsync(row.InstanceId, ct))
+        {
+            row.State = ClusterState.Stopping;
+            row.Message = "Stopping: waiting for the nodes to exit.";
+            await db.SaveChangesAsync(ct);
+            return new PassResult(_poll, []);
+        }
+        var released = await QueueAdmissionService.StageReleaseAsync(db, row, ct);
+        row.State = ClusterState.Stopped;
+        row.Message = null;
+        row.RunSpecJson = null;
+        row.Modified = false;
+        row.NodesJson = "[]";
+        row.DashboardUrl = row.JobUrl = row.JobUrlInner = row.GrpcEndpoint = null;
+        await db.SaveChangesAsync(ct);
+        return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
+    }
+
+    private static async Task RemoveEarlierInstancesAsync(IClusterProvider provider, ClusterRow row, CancellationToken ct, bool includeCurrent = false)
+    {
+        // A Start from Error gives a new instance; the failed one's leftovers go here rather than waiting for a resync.
+        foreach (var instance in await provider.ListInstancesAsync(row.Id, ct))
+            if (instance.StartsWith(row.Id + "-", StringComparison.Ordinal) && (includeCurrent || instance != row.InstanceId))
+                await provider.RemoveAsync(instance, ct);
+    }
+
+    private async Task<IReadOnlyList<string>> WaitingInAsync(string workspaceId, CancellationToken ct) =>
+        await db.Clusters.AsNoTracking()
+            .Where(c => c.WorkspaceId == workspaceId && c.DesiredRunning && !c.Deleted && c.AdmittedReplicasJson == null)
+            .OrderBy(c => c.QueuedAt).ThenBy(c => c.Id)
+            .Select(c => c.Id)
+            .ToListAsync(ct);
+
+    /// <summary>Without autoscaling, replica; with it, what was granted so far, within [min, max] (min for a new group).</summary>
+    private static Dictionary<string, int> TargetReplicas(ClusterSpec spec, IReadOnlyDictionary<string, int>? admitted) =>
+        spec.Workers.ToDictionary(
+            g => g.GroupName,
+            g => spec.Head.EnableAutoScaling
+                ? Math.Clamp(admitted is not null && admitted.TryGetValue(g.GroupName, out var n) ? n : g.MinReplica, g.MinReplica, g.MaxReplica)
+                : g.Replica,
+            StringComparer.Ordinal);
+
+    private static Dictionary<string, int>? Replicas(string? json) =>
+        json is null ? null : JsonSerializer.Deserialize<Dictionary<string, int>>(json);
+
+    private static bool SameCounts(IReadOnlyDictionary<string, int> a, IReadOnlyDictionary<string, int> b) =>
+        a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
+
+    private static bool IsShrink(IReadOnlyDictionary<string, int> before, IReadOnlyDictionary<string, int> after) =>
+        before.Any(kv => after.GetValueOrDefault(kv.Key) < kv.Value);
+
+    private static RayNodeDto ToDto(ObservedNode n) => new()
+    {
+        InstanceId = n.NodeId,
+        Type = n.Type,
+        Phase = n.Phase,
+        Message = n.Message,
+        Reason = n.Reason,
+        ContainerState = n.ContainerState,
+        ContainerStateMessage = n.ContainerStateMessage,
+        ContainerStateReason = n.ContainerStateReason,
+        ContainerExitCode = n.ExitCode,
+        CreateTime = n.CreateTime,
+        StartTime = n.StartTime,
+        GroupName = n.GroupName,
+    };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster {ClusterId} waits for capacity: {Reason}")]
+    private static partial void LogWaiting(ILogger logger, string clusterId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster {ClusterId} admitted")]
+    private static partial void LogAdmitted(ILogger logger, string clusterId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster {ClusterId} deleted; its resources are gone")]
+    private static partial void LogDeleted(ILogger logger, string clusterId);
+}

@@ -1,0 +1,185 @@
+using System.Collections.Concurrent;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Rayfleet.Server.Hosting;
+using Rayfleet.Server.Persistence;
+using Rayfleet.Server.Providers;
+
+namespace Rayfleet.Server.Reconciler;
+
+/// <summary>What the API uses to wake the reconciler after it committed a change.</summary>
+public interface IReconcileTrigger
+{
+    void Enqueue(string clusterId);
+}
+
+/// <summary>
+/// Drives every cluster toward its desired state: a channel-fed work queue plus a periodic resync, one pass per
+/// cluster at a time, at most <see cref="ReconcilerOptions.MaxParallelism"/> passes at once, exponential backoff with
+/// jitter on failure, and a try/catch around every pass so one bad cluster never stops the loop.
+/// </summary>
+public sealed partial class ClusterReconciler(
+    IServiceScopeFactory scopes,
+    IOptions<RayfleetOptions> options,
+    IProviderRegistry providers,
+    TimeProvider time,
+    ILogger<ClusterReconciler> logger) : BackgroundService, IReconcileTrigger
+{
+    private readonly WorkQueue _queue = new();
+    private readonly ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
+    private readonly ReconcilerOptions _options = options.Value.Reconciler;
+    private CancellationToken _stopping;
+
+    /// <summary>Completed passes, for tests and diagnostics.</summary>
+    public long PassCount => Interlocked.Read(ref _passes);
+    private long _passes;
+
+    public bool Started { get; private set; }
+
+    public void Enqueue(string clusterId) => _queue.Add(clusterId);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _stopping = stoppingToken;
+        var workers = Enumerable.Range(0, _options.MaxParallelism).Select(_ => Task.Run(() => WorkerAsync(stoppingToken), CancellationToken.None)).ToList();
+        Started = true;
+        using var timer = new PeriodicTimer(_options.ResyncInterval, time);
+        try
+        {
+            do
+            {
+                await ResyncAsync(stoppingToken);
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+        await Task.WhenAll(workers);
+    }
+
+    /// <summary>Enqueues every cluster in the store and removes provider resources that no cluster owns.</summary>
+    public async Task ResyncAsync(CancellationToken ct)
+    {
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<RayfleetDbContext>();
+            // Instances are listed before the store is read: an instance is only ever created after its id is committed,
+            // so anything listed here that the store does not name afterwards is truly nobody's.
+            var existing = new List<(IClusterProvider Provider, string Instance)>();
+            foreach (var provider in providers.All)
+                foreach (var instance in await provider.ListInstancesAsync(null, ct))
+                    existing.Add((provider, instance));
+
+            var clusters = await db.Clusters.AsNoTracking().Select(c => new { c.Id, c.InstanceId }).ToListAsync(ct);
+            foreach (var c in clusters) _queue.Add(c.Id);
+
+            // An instance is owned only by the cluster whose current instance it is; a crash between a Start and the
+            // stop of the instance before it, or between a delete and the removal of its row, leaves such leftovers.
+            var owned = clusters.Where(c => c.InstanceId is not null).Select(c => c.InstanceId!).ToHashSet(StringComparer.Ordinal);
+            foreach (var (provider, instance) in existing)
+                    if (!owned.Contains(instance))
+                    {
+                        LogOrphan(logger, instance, provider.Name);
+                        await provider.RemoveAsync(instance, ct);
+                    }
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            LogResyncFailed(logger, ex);
+        }
+    }
+
+    private async Task WorkerAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            string key;
+            try
+            {
+                key = await _queue.TakeAsync(ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            TimeSpan? again = null;
+            try
+            {
+                await using var scope = scopes.CreateAsyncScope();
+                var pass = scope.ServiceProvider.GetRequiredService<ClusterReconcilePass>();
+                var result = await pass.RunAsync(key, ct);
+                _failures.TryRemove(key, out _);
+                again = result.RequeueAfter;
+                foreach (var woken in result.Wake) _queue.Add(woken);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                _queue.Done(key);
+                return;
+            }
+            catch (DbUpdateConcurrencyException)
+            {
+                // Someone wrote the row since this pass read it: look again at once with what is there now.
+                again = TimeSpan.Zero;
+            }
+            catch (Exception ex)
+            {
+                var failures = _failures.AddOrUpdate(key, 1, (_, n) => n + 1);
+                again = Backoff(failures);
+                LogPassFailed(logger, ex, key, failures, again.Value);
+            }
+            finally
+            {
+                Interlocked.Increment(ref _passes);
+            }
+
+            _queue.Done(key);
+            if (again is { } delay) Schedule(key, delay);
+        }
+    }
+
+    private TimeSpan Backoff(int failures)
+    {
+        var exp = _options.BackoffBase.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 20));
+        var capped = Math.Min(exp, _options.BackoffMax.TotalMilliseconds);
+        // Full jitter in [0.5, 1.5) spreads retries of clusters that failed together.
+        return TimeSpan.FromMilliseconds(capped * (0.5 + Random.Shared.NextDouble()));
+    }
+
+    private void Schedule(string key, TimeSpan delay)
+    {
+        if (delay <= TimeSpan.Zero)
+        {
+            _queue.Add(key);
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay, time, _stopping);
+                _queue.Add(key);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reconcile of {ClusterId} failed ({Failures} in a row); retrying in {Delay}")]
+    private static partial void LogPassFailed(ILogger logger, Exception ex, string clusterId, int failures, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Resync failed")]
+    private static partial void LogResyncFailed(ILogger logger, Exception ex);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Removing instance {InstanceId} on provider {Provider}: no cluster owns it")]
+    private static partial void LogOrphan(ILogger logger, string instanceId, string provider);
+}
+
+public sealed record PassResult(TimeSpan? RequeueAfter, IReadOnlyList<string> Wake)
+{
+    public static readonly PassResult Done = new(null, []);
+}
