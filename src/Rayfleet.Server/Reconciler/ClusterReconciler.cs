@@ -36,6 +36,9 @@ public sealed partial class ClusterReconciler(
 
     public bool Started { get; private set; }
 
+    /// <summary>Clusters queued or in a pass right now.</summary>
+    public int QueueLength => _queue.Count;
+
     public void Enqueue(string clusterId) => _queue.Add(clusterId);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

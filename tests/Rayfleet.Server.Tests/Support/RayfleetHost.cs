@@ -1,0 +1,77 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Time.Testing;
+using Rayfleet.Server.Reconciler;
+
+namespace Rayfleet.Server.Tests.Support;
+
+/// <summary>
+/// The real service in process, on a fresh data folder (or a given one, to restart on it), with a fake clock.
+/// </summary>
+public sealed class RayfleetHost : WebApplicationFactory<Program>
+{
+    private readonly Dictionary<string, string?> _settings;
+    private readonly bool _ownsDirectory;
+
+    public RayfleetHost(string? dataDirectory = null, FakeTimeProvider? clock = null, IDictionary<string, string?>? settings = null)
+    {
+        _ownsDirectory = dataDirectory is null;
+        DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "rayfleet-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(DataDirectory);
+        Clock = clock ?? new FakeTimeProvider(DateTimeOffset.UtcNow);
+        _settings = new Dictionary<string, string?>
+        {
+            ["Rayfleet:DataDirectory"] = DataDirectory,
+            ["Rayfleet:Reconciler:ResyncInterval"] = "00:00:30",
+            ["Rayfleet:Reconciler:MaxParallelism"] = "4",
+            ["Rayfleet:Simulated:NodeStartDelay"] = "00:00:02",
+            ["Rayfleet:Simulated:NodeStopDelay"] = "00:00:01",
+            ["Rayfleet:DefaultQueueCu"] = "64",
+            ["Rayfleet:DefaultQueueGpu"] = "4",
+        };
+        if (settings is not null)
+            foreach (var (k, v) in settings) _settings[k] = v;
+    }
+
+    public string DataDirectory { get; }
+    public FakeTimeProvider Clock { get; }
+
+    public ClusterReconciler Reconciler => Services.GetRequiredService<ClusterReconciler>();
+
+    public ApiClient Api() => new(CreateClient(), this);
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        foreach (var (k, v) in _settings) builder.UseSetting(k, v);
+        builder.UseEnvironment("Testing");
+        builder.ConfigureServices(services =>
+        {
+            services.RemoveAll<TimeProvider>();
+            services.AddSingleton<TimeProvider>(Clock);
+        });
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        SqliteConnection.ClearAllPools();
+        if (disposing && _ownsDirectory) TryDelete(DataDirectory);
+    }
+
+    public static void TryDelete(string directory)
+    {
+        try
+        {
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+}
