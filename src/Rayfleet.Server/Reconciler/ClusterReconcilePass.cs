@@ -77,7 +77,7 @@ public sealed partial class ClusterReconcilePass(
             }
             else
             {
-                scaleMessage = decision.Message;
+                scaleMessage = ScaleUpMessage(decision);
             }
         }
         var granted = Replicas(row.AdmittedReplicasJson)!;
@@ -105,7 +105,7 @@ public sealed partial class ClusterReconcilePass(
                 }
                 else
                 {
-                    scaleMessage = "Scale-up " + char.ToLowerInvariant(decision.Message[0]) + decision.Message[1..];
+                    scaleMessage = ScaleUpMessage(decision);
                 }
             }
         }
@@ -114,6 +114,9 @@ public sealed partial class ClusterReconcilePass(
         {
             ObservedPhase.Failed => ClusterState.Error,
             ObservedPhase.Ready => ClusterState.Running,
+            // Like KubeRay's RayClusterProvisioned condition, Running latches for the instance: new workers of a
+            // scale-up are reported in instances[] without taking the cluster back to Starting.
+            _ when row.State == ClusterState.Running => ClusterState.Running,
             _ => ClusterState.Starting,
         };
         row.Message = observation.Phase == ObservedPhase.Failed ? observation.Message : scaleMessage ?? observation.Message;
@@ -125,6 +128,9 @@ public sealed partial class ClusterReconcilePass(
         await db.SaveChangesAsync(ct);
         return new PassResult(row.State == ClusterState.Error ? null : requeue, wake);
     }
+
+    private static string ScaleUpMessage(AdmissionDecision decision) =>
+        "Scale-up " + char.ToLowerInvariant(decision.Message[0]) + decision.Message[1..] + " The cluster keeps running at its current size meanwhile.";
 
     private async Task<PassResult> FinishDeleteAsync(ClusterRow row, IClusterProvider provider, CancellationToken ct)
     {

@@ -197,7 +197,11 @@ public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimePro
     private InstanceState? Load(string instanceId)
     {
         var path = PathOf(instanceId);
-        return File.Exists(path) ? JsonSerializer.Deserialize<InstanceState>(File.ReadAllBytes(path), Json) : null;
+        if (!File.Exists(path)) return null;
+        var state = JsonSerializer.Deserialize<InstanceState>(File.ReadAllBytes(path), Json);
+        // The file name is the identity; a file copied or renamed by hand must not write over another instance.
+        if (state is not null) state.InstanceId = instanceId;
+        return state;
     }
 
     private void Save(InstanceState state)
