@@ -3,9 +3,13 @@ using Microsoft.Extensions.Options;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Server.Persistence;
-using Rayfleet.Server.Providers;
 
 namespace Rayfleet.Server.Hosting;
+
+/// <summary>One entry of the release catalogue: what a displayReleaseVersion runs.</summary>
+public sealed record ReleaseVersion(
+    string DisplayReleaseVersion, string RayVersion, string PythonVersion, string Image, string RayCommand,
+    string State, string Type, bool IsDefault);
 
 /// <summary>Release versions and GPU instance types, from configuration.</summary>
 public sealed class Catalogs

@@ -1,4 +1,5 @@
 using Rayfleet.Core.Clusters;
+using Rayfleet.Server.Hosting;
 
 namespace Rayfleet.Server.Providers;
 
@@ -70,10 +71,6 @@ public sealed record ClusterEndpoints(string? DashboardUrl, string? JobUrl, stri
 {
     public static readonly ClusterEndpoints None = new(null, null, null, null);
 }
-
-public sealed record ReleaseVersion(
-    string DisplayReleaseVersion, string RayVersion, string PythonVersion, string Image, string RayCommand,
-    string State, string Type, bool IsDefault);
 
 public interface IProviderRegistry
 {

@@ -81,6 +81,10 @@ public sealed partial class ClusterReconciler(
             // An instance is owned only by the cluster whose current instance it is; a crash between a Start and the
             // stop of the instance before it, or between a delete and the removal of its row, leaves such leftovers.
             var owned = clusters.Where(c => c.InstanceId is not null).Select(c => c.InstanceId!).ToHashSet(StringComparer.Ordinal);
+            // clientToken answers are kept for 24 hours (semantics.md); older ones go here.
+            var cutoff = time.GetUtcNow().AddHours(-25).ToUnixTimeMilliseconds();
+            await db.Idempotency.Where(r => r.CreateTime < cutoff).ExecuteDeleteAsync(ct);
+
             foreach (var (provider, instance) in existing)
                     if (!owned.Contains(instance))
                     {
