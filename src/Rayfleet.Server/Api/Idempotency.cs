@@ -3,20 +3,25 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
 
 namespace Rayfleet.Server.Api;
 
-/// <summary>A change staged on the context, the response that acknowledges it, and what to do once it is committed.</summary>
-public sealed record Mutation(object Response, Action? AfterCommit = null, int Status = 200);
+/// <summary>
+/// A change staged on the context, the response that acknowledges it, what to do once it is committed, and the
+/// resource it concerns for the audit log (the call's scope when null).
+/// </summary>
+public sealed record Mutation(object Response, Action? AfterCommit = null, int Status = 200, string? Resource = null);
 
 /// <summary>
 /// Runs a mutating call: stages its change, records the <c>clientToken</c> response in the same transaction, commits,
 /// and retries the whole call when the row it read was changed in between. A token seen within 24 hours with the same
-/// parameters answers the first response again; with other parameters it fails.
+/// parameters answers the first response again; with other parameters it fails. The audit row of the change is written
+/// in the same transaction, so a change that fails leaves no row and a committed one always has its row.
 /// </summary>
-public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time)
+public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time, IHttpContextAccessor http)
 {
     private static readonly TimeSpan Window = TimeSpan.FromHours(24);
     private const int Attempts = 4;
@@ -46,6 +51,7 @@ public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time)
                         CreateTime = time.GetUtcNow().ToUnixTimeMilliseconds(),
                     });
                 }
+                db.Audit.Add(AuditRowFor(action, scope, mutation));
                 await db.SaveChangesAsync(ct);
                 mutation.AfterCommit?.Invoke();
                 return Results.Content(json, "application/json", Encoding.UTF8, mutation.Status);
@@ -67,6 +73,27 @@ public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time)
                 throw;
             }
         }
+    }
+
+    private AuditRow AuditRowFor(string action, string scope, Mutation mutation)
+    {
+        var context = http.HttpContext;
+        var caller = context is null ? null : Caller.Of(context);
+        var workspaceId = context?.GetRouteValue("workspaceId") as string;
+        if (workspaceId is null && scope.StartsWith("w-", StringComparison.Ordinal)) workspaceId = scope.Split('/')[0];
+        return new AuditRow
+        {
+            Time = time.GetUtcNow().ToUnixTimeMilliseconds(),
+            PrincipalId = caller?.PrincipalId,
+            AccessKeyId = caller?.AccessKeyId,
+            Action = RamPolicies.ActionPrefix + action,
+            WorkspaceId = workspaceId,
+            Resource = mutation.Resource ?? (scope.Length == 0 ? null : scope),
+            Outcome = "Success",
+            Status = mutation.Status,
+            RequestId = context?.RequestId() ?? "",
+            SourceIp = context?.Connection.RemoteIpAddress?.ToString(),
+        };
     }
 
     private async Task<IResult?> ReplayAsync(string key, string hash, CancellationToken ct)

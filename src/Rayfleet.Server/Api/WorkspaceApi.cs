@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Reconciler;
@@ -69,6 +70,9 @@ public static class WorkspaceApi
             && (!int.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out offset) || offset < 0))
             throw ApiException.Invalid($"The specified parameter nextToken is not valid: '{token}' was not returned by ListWorkspaces.");
         var query = db.Workspaces.AsNoTracking();
+        // Everyone sees the workspaces they are a member of; admins see all.
+        if (Caller.Of(http) is { IsAdmin: false } caller)
+            query = query.Where(w => db.Memberships.Any(m => m.WorkspaceId == w.Id && m.PrincipalId == caller.PrincipalId));
         if (ApiSupport.Query(http.Request, "name") is { } name) query = query.Where(w => w.Name.Contains(name));
         if (ApiSupport.Query(http.Request, "state") is { } state && !string.Equals(state, "RUNNING", StringComparison.OrdinalIgnoreCase))
             query = query.Where(_ => false); // every Rayfleet workspace is RUNNING

@@ -21,6 +21,13 @@ public static partial class ErrorHandling
         var requestId = Ids.Request();
         context.Items[RequestIdItem] = requestId;
         context.Response.Headers["x-acs-request-id"] = requestId;
+        if (context.Request.ContentLength > RayfleetApp.MaxBodyBytes)
+        {
+            // Refused before anything reads it: not every host enforces Kestrel's MaxRequestBodySize (the in-process
+            // test server does not), and the signature check buffers the body before any handler sees it.
+            await WriteErrorAsync(context, 413, ErrorCodes.RequestEntityTooLarge, "The request body is larger than 1 MiB.");
+            return;
+        }
         try
         {
             await next(context);
@@ -95,12 +102,29 @@ public static class JsonBody
         AllowTrailingCommas = false,
     };
 
-    public static async Task<T> ReadAsync<T>(HttpRequest request) where T : new()
+    public static async Task<T> ReadAsync<T>(HttpRequest request) where T : new() => Parse<T>(await ReadBoundedAsync(request));
+
+    /// <summary>
+    /// The body, refused with RequestEntityTooLarge as soon as it is known to exceed 1 MiB: at once from
+    /// Content-Length, otherwise after reading one byte past the limit, never to the end.
+    /// </summary>
+    public static async Task<byte[]> ReadBoundedAsync(HttpRequest request)
     {
+        const long limit = RayfleetApp.MaxBodyBytes;
+        if (request.ContentLength > limit) throw TooLarge();
         using var buffer = new MemoryStream();
-        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
-        return Parse<T>(buffer.ToArray());
+        var chunk = new byte[16 * 1024];
+        int read;
+        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
+        {
+            if (buffer.Length + read > limit) throw TooLarge();
+            buffer.Write(chunk, 0, read);
+        }
+        return buffer.ToArray();
     }
+
+    private static ApiException TooLarge() =>
+        new(413, ErrorCodes.RequestEntityTooLarge, $"The request body is larger than {RayfleetApp.MaxBodyBytes / (1024 * 1024)} MiB.");
 
     public static T Parse<T>(byte[] bytes) where T : new()
     {

@@ -3,6 +3,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Rayfleet.Server.Api;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Simulated;
@@ -47,6 +48,7 @@ public static class RayfleetApp
         // Order matters: hosted services start in registration order, and the store must be migrated first.
         services.AddSingleton<DatabaseInitializer>();
         services.AddHostedService(sp => sp.GetRequiredService<DatabaseInitializer>());
+        services.AddRayfleetSecurity(builder.Configuration);
         services.AddSingleton<ClusterReconciler>();
         services.AddSingleton<IReconcileTrigger>(sp => sp.GetRequiredService<ClusterReconciler>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterReconciler>());
@@ -69,6 +71,7 @@ public static class RayfleetApp
     {
         app.UseAcsErrors();
         app.UseUnknownApiErrors();
+        app.UseRayfleetSecurity();
 
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new() { Predicate = c => c.Tags.Contains("ready") });
@@ -81,6 +84,8 @@ public static class RayfleetApp
         app.MapNetworkServices();
         app.MapVolumes();
         app.MapCatalogs();
+        app.MapMembers();
+        app.MapAdmin();
         return app;
     }
 }

@@ -11,6 +11,11 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
     public DbSet<ClusterRow> Clusters => Set<ClusterRow>();
     public DbSet<ReservationRow> Reservations => Set<ReservationRow>();
     public DbSet<IdempotencyRow> Idempotency => Set<IdempotencyRow>();
+    public DbSet<PrincipalRow> Principals => Set<PrincipalRow>();
+    public DbSet<AccessKeyRow> AccessKeys => Set<AccessKeyRow>();
+    public DbSet<NonceRow> Nonces => Set<NonceRow>();
+    public DbSet<MembershipRow> Memberships => Set<MembershipRow>();
+    public DbSet<AuditRow> Audit => Set<AuditRow>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -58,6 +63,42 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
             e.ToTable("reservations");
             e.HasKey(x => new { x.ClusterId, x.QueueName });
             e.HasIndex(x => new { x.WorkspaceId, x.QueueName });
+        });
+        modelBuilder.Entity<PrincipalRow>(e =>
+        {
+            e.ToTable("principals");
+            e.HasKey(x => x.Id);
+            e.HasIndex(x => x.Name).IsUnique();
+        });
+        modelBuilder.Entity<AccessKeyRow>(e =>
+        {
+            e.ToTable("access_keys");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasMaxLength(128);
+            e.HasIndex(x => x.PrincipalId);
+        });
+        modelBuilder.Entity<NonceRow>(e =>
+        {
+            e.ToTable("signature_nonces");
+            e.HasKey(x => new { x.AccessKeyId, x.Nonce });
+            e.Property(x => x.Nonce).HasMaxLength(128);
+            e.HasIndex(x => x.ExpiresAt);
+        });
+        modelBuilder.Entity<MembershipRow>(e =>
+        {
+            e.ToTable("memberships");
+            e.HasKey(x => new { x.WorkspaceId, x.PrincipalId });
+            e.HasIndex(x => x.PrincipalId);
+            e.Property(x => x.Role).HasMaxLength(16);
+        });
+        modelBuilder.Entity<AuditRow>(e =>
+        {
+            e.ToTable("audit_log");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).ValueGeneratedOnAdd();
+            e.HasIndex(x => x.Time);
+            e.HasIndex(x => new { x.WorkspaceId, x.Time });
+            e.HasIndex(x => new { x.PrincipalId, x.Time });
         });
         modelBuilder.Entity<IdempotencyRow>(e =>
         {

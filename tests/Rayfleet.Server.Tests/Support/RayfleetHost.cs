@@ -4,6 +4,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Time.Testing;
+using Rayfleet.Core.Signing;
 using Rayfleet.Server.Reconciler;
 
 namespace Rayfleet.Server.Tests.Support;
@@ -36,10 +37,15 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
             ["Rayfleet:Simulated:NodeStopDelay"] = "00:00:01",
             ["Rayfleet:DefaultQueueCu"] = "64",
             ["Rayfleet:DefaultQueueGpu"] = "4",
+            ["Rayfleet:Security:BootstrapAccessKeyId"] = AdminKey.Id,
+            ["Rayfleet:Security:BootstrapAccessKeySecret"] = AdminKey.Secret,
         };
         if (settings is not null)
             foreach (var (k, v) in settings) _settings[k] = v;
     }
+
+    /// <summary>The admin key the host installs at start; every client of <see cref="Api()"/> signs with it.</summary>
+    public static readonly AccessKey AdminKey = new("RFAKTESTADMIN0000000000", "test-admin-secret-0123456789abcd");
 
     public string DataDirectory { get; }
     public FakeTimeProvider Clock { get; }
@@ -47,6 +53,16 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
     public ClusterReconciler Reconciler => Services.GetRequiredService<ClusterReconciler>();
 
     public ApiClient Api() => new(CreateClient(), this);
+
+    /// <summary>A client signing with <paramref name="key"/> (the admin key by default).</summary>
+    public ApiClient Api(AccessKey key) => new(SignedClient(key), this);
+
+    /// <summary>Hides the factory's CreateClient: clients of the test host sign their requests unless asked not to.</summary>
+    public new HttpClient CreateClient() => SignedClient(AdminKey);
+
+    public HttpClient SignedClient(AccessKey key) => CreateDefaultClient(new SigningHandler(key, Clock));
+
+    public HttpClient UnsignedClient() => CreateDefaultClient();
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {

@@ -1,0 +1,1 @@
+return await Rayfleet.Cli.CliApp.RunMainAsync(args);

@@ -1,0 +1,194 @@
+using System.Globalization;
+using Microsoft.EntityFrameworkCore;
+using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
+using Rayfleet.Server.Hosting;
+using Rayfleet.Server.Persistence;
+
+namespace Rayfleet.Server.Api;
+
+/// <summary>Principals, access keys and the audit log: Rayfleet extensions for the global admin role.</summary>
+public static class AdminApi
+{
+    public static RouteGroupBuilder MapAdmin(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/admin").WithTags("Administration (extension)");
+        group.MapPost("/principals", CreatePrincipal).WithName("CreatePrincipal").Accepts<CreatePrincipalRequest>("application/json").Produces<CreatePrincipalResponse>();
+        group.MapGet("/principals", ListPrincipals).WithName("ListPrincipals").Produces<ListPrincipalsResponse>();
+        group.MapPost("/principals/{principalId}/accessKeys", CreateAccessKey).WithName("CreateAccessKey").Produces<CreateAccessKeyResponse>();
+        group.MapGet("/accessKeys", ListAccessKeys).WithName("ListAccessKeys").Produces<ListAccessKeysResponse>();
+        group.MapPost("/accessKeys/{accessKeyId}/disable", DisableAccessKey).WithName("DisableAccessKey").Produces<RequestIdResponse>();
+        group.MapPost("/accessKeys/{accessKeyId}/enable", EnableAccessKey).WithName("EnableAccessKey").Produces<RequestIdResponse>();
+        group.MapDelete("/accessKeys/{accessKeyId}", DeleteAccessKey).WithName("DeleteAccessKey").Produces<RequestIdResponse>();
+        group.MapGet("/audit", ListAuditEvents).WithName("ListAuditEvents").Produces<ListAuditEventsResponse>();
+        return group;
+    }
+
+    public static async Task<IResult> CreatePrincipal(HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
+    {
+        var request = await JsonBody.ReadAsync<CreatePrincipalRequest>(http.Request);
+        return await runner.RunAsync("CreatePrincipal", "", request.ClientToken, request with { ClientToken = null }, async () =>
+        {
+            if (string.IsNullOrWhiteSpace(request.Name)) throw new ApiException(400, ErrorCodes.Missing("name"), "name is required.");
+            if (request.Name.Length > 64 || request.Name.Any(char.IsControl))
+                throw ApiException.Invalid("The specified parameter name is not valid: must be 1 to 64 characters without control characters.");
+            if (await db.Principals.AnyAsync(p => p.Name == request.Name, ct))
+                throw ApiException.Invalid($"The specified parameter name is not valid: a principal named '{request.Name}' exists.");
+            var id = "p-" + System.Security.Cryptography.RandomNumberGenerator.GetString("0123456789abcdef", 16);
+            db.Principals.Add(new PrincipalRow { Id = id, Name = request.Name, IsAdmin = request.Admin ?? false, CreateTime = time.Now() });
+            return new Mutation(new CreatePrincipalResponse(http.RequestId(), id), Resource: id);
+        }, ct);
+    }
+
+    public static async Task<IResult> ListPrincipals(HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    {
+        var rows = await db.Principals.AsNoTracking().OrderBy(p => p.CreateTime).ThenBy(p => p.Id).ToListAsync(ct);
+        return TypedResults.Ok(new ListPrincipalsResponse(http.RequestId(), [.. rows.Select(p => new PrincipalDto(p.Id, p.Name, p.IsAdmin, p.CreateTime))], rows.Count));
+    }
+
+    public static async Task<IResult> CreateAccessKey(
+        string principalId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, TimeProvider time, CancellationToken ct)
+    {
+        // No clientToken here: a replayed answer would have to keep the secret, and secrets are never stored in clear.
+        return await runner.RunAsync("CreateAccessKey", principalId, null, new { principalId }, async () =>
+        {
+            if (!await db.Principals.AnyAsync(p => p.Id == principalId, ct))
+                throw ApiException.NotFound("InvalidPrincipal.NotFound", $"Principal '{principalId}' does not exist.");
+            var id = AccessKeyStore.NewKeyId();
+            var secret = AccessKeyStore.NewSecret();
+            db.AccessKeys.Add(new AccessKeyRow { Id = id, PrincipalId = principalId, ProtectedSecret = keys.Protect(secret), CreateTime = time.Now() });
+            return new Mutation(new CreateAccessKeyResponse(http.RequestId(), id, secret, principalId), Resource: id);
+        }, ct);
+    }
+
+    public static async Task<IResult> ListAccessKeys(HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    {
+        var principal = ApiSupport.Query(http.Request, "principalId");
+        var rows = await db.AccessKeys.AsNoTracking().Where(k => principal == null || k.PrincipalId == principal)
+            .OrderBy(k => k.CreateTime).ThenBy(k => k.Id).ToListAsync(ct);
+        return TypedResults.Ok(new ListAccessKeysResponse(http.RequestId(),
+            [.. rows.Select(k => new AccessKeyDto(k.Id, k.PrincipalId, k.Active ? "Active" : "Inactive", k.CreateTime))], rows.Count));
+    }
+
+    public static Task<IResult> DisableAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
+        SetActiveAsync(accessKeyId, false, "DisableAccessKey", http, db, runner, keys, ct);
+
+    public static Task<IResult> EnableAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
+        SetActiveAsync(accessKeyId, true, "EnableAccessKey", http, db, runner, keys, ct);
+
+    private static async Task<IResult> SetActiveAsync(
+        string accessKeyId, bool active, string action, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
+        await runner.RunAsync(action, accessKeyId, null, new { accessKeyId }, async () =>
+        {
+            var row = await FindKeyAsync(db, accessKeyId, ct);
+            row.Active = active;
+            return new Mutation(new RequestIdResponse(http.RequestId()), () => keys.Evict(accessKeyId), Resource: accessKeyId);
+        }, ct);
+
+    public static async Task<IResult> DeleteAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
+        await runner.RunAsync("DeleteAccessKey", accessKeyId, null, new { accessKeyId }, async () =>
+        {
+            var row = await FindKeyAsync(db, accessKeyId, ct);
+            if (Caller.Of(http)?.AccessKeyId == accessKeyId)
+                throw ApiException.Denied("An access key cannot delete itself; use another admin key.");
+            db.AccessKeys.Remove(row);
+            return new Mutation(new RequestIdResponse(http.RequestId()), () => keys.Evict(accessKeyId), Resource: accessKeyId);
+        }, ct);
+
+    public static async Task<IResult> ListAuditEvents(HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    {
+        var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 50, 1, 500);
+        var query = db.Audit.AsNoTracking().AsQueryable();
+        if (ApiSupport.Query(http.Request, "nextToken") is { } token)
+        {
+            if (!long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out var before))
+                throw ApiException.Invalid($"The specified parameter nextToken is not valid: '{token}' was not returned by this API.");
+            query = query.Where(a => a.Id < before);
+        }
+        if (ApiSupport.Query(http.Request, "principalId") is { } principal) query = query.Where(a => a.PrincipalId == principal);
+        if (ApiSupport.Query(http.Request, "workspaceId") is { } ws) query = query.Where(a => a.WorkspaceId == ws);
+        if (ApiSupport.Query(http.Request, "action") is { } action)
+        {
+            var full = action.StartsWith(RamPolicies.ActionPrefix, StringComparison.Ordinal) ? action : RamPolicies.ActionPrefix + action;
+            query = query.Where(a => a.Action == full || a.Action == action);
+        }
+        if (ApiSupport.Query(http.Request, "outcome") is { } outcome) query = query.Where(a => a.Outcome == outcome);
+        if (ApiSupport.Query(http.Request, "since") is { } since)
+            query = query.Where(a => a.Time >= ParseTime(since, "since"));
+        if (ApiSupport.Query(http.Request, "until") is { } until)
+            query = query.Where(a => a.Time < ParseTime(until, "until"));
+        // Newest first; the token is the last id served, so rows written meanwhile never shift a page.
+        var rows = await query.OrderByDescending(a => a.Id).Take(pageSize + 1).ToListAsync(ct);
+        var next = rows.Count > pageSize ? rows[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture) : null;
+        return TypedResults.Ok(new ListAuditEventsResponse(http.RequestId(),
+            [.. rows.Take(pageSize).Select(a => new AuditEventDto(a.Id, a.Time, a.PrincipalId, a.AccessKeyId, a.Action, a.WorkspaceId, a.Resource, a.Outcome, a.Status, a.RequestId, a.SourceIp))],
+            next));
+    }
+
+    private static long ParseTime(string text, string name) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
+            ? ms
+            : throw ApiException.Invalid($"The specified parameter {name} is not valid: Unix epoch milliseconds expected.");
+
+    private static async Task<AccessKeyRow> FindKeyAsync(RayfleetDbContext db, string accessKeyId, CancellationToken ct) =>
+        await db.AccessKeys.FirstOrDefaultAsync(k => k.Id == accessKeyId, ct)
+        ?? throw ApiException.NotFound(AuthCodes.AccessKeyNotFound, $"Access key '{accessKeyId}' does not exist.");
+}
+
+/// <summary>Workspace members and their roles (extension): owner, developer, viewer.</summary>
+public static class MemberApi
+{
+    public static RouteGroupBuilder MapMembers(this IEndpointRouteBuilder routes)
+    {
+        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/members").WithTags("Members (extension)");
+        group.MapGet("", List).WithName("ListWorkspaceMembers").Produces<ListMembersResponse>();
+        group.MapPost("", Add).WithName("AddWorkspaceMember").Accepts<AddMemberRequest>("application/json").Produces<RequestIdResponse>();
+        group.MapDelete("/{principalId}", Remove).WithName("RemoveWorkspaceMember").Produces<RequestIdResponse>();
+        return group;
+    }
+
+    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    {
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        var rows = await (from m in db.Memberships.AsNoTracking()
+                          join p in db.Principals.AsNoTracking() on m.PrincipalId equals p.Id into ps
+                          from p in ps.DefaultIfEmpty()
+                          where m.WorkspaceId == workspaceId
+                          orderby m.CreateTime, m.PrincipalId
+                          select new MemberDto(m.PrincipalId, p == null ? null : p.Name, m.Role, m.CreateTime)).ToListAsync(ct);
+        return TypedResults.Ok(new ListMembersResponse(http.RequestId(), rows, rows.Count));
+    }
+
+    public static async Task<IResult> Add(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
+    {
+        var request = await JsonBody.ReadAsync<AddMemberRequest>(http.Request);
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        return await runner.RunAsync("AddWorkspaceMember", workspaceId, request.ClientToken, request with { ClientToken = null }, async () =>
+        {
+            var problems = new List<Problem>();
+            if (request.PrincipalId is null) problems.Add(new(ErrorCodes.Missing("principalId"), "principalId", "principalId is required."));
+            else if (!await db.Principals.AnyAsync(p => p.Id == request.PrincipalId, ct))
+                problems.Add(new("InvalidPrincipal.NotFound", "principalId", $"principalId: principal '{request.PrincipalId}' does not exist."));
+            if (request.Role is null) problems.Add(new(ErrorCodes.Missing("role"), "role", "role is required."));
+            else if (!Roles.All.Contains(request.Role))
+                problems.Add(new(ErrorCodes.InvalidParameter, "role", $"The specified parameter role is not valid: must be one of {string.Join(", ", Roles.All)}."));
+            if (problems.Count > 0) throw ApiException.FromProblems(problems);
+            var row = await db.Memberships.FirstOrDefaultAsync(m => m.WorkspaceId == workspaceId && m.PrincipalId == request.PrincipalId, ct);
+            if (row is null) db.Memberships.Add(new MembershipRow { WorkspaceId = workspaceId, PrincipalId = request.PrincipalId!, Role = request.Role!, CreateTime = time.Now() });
+            else row.Role = request.Role!;
+            return new Mutation(new RequestIdResponse(http.RequestId()), Resource: request.PrincipalId);
+        }, ct);
+    }
+
+    public static async Task<IResult> Remove(string workspaceId, string principalId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
+    {
+        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        return await runner.RunAsync("RemoveWorkspaceMember", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new { principalId }, async () =>
+        {
+            var row = await db.Memberships.FirstOrDefaultAsync(m => m.WorkspaceId == workspaceId && m.PrincipalId == principalId, ct)
+                      ?? throw ApiException.NotFound("InvalidMember.NotFound", $"Principal '{principalId}' is not a member of the workspace.");
+            db.Memberships.Remove(row);
+            return new Mutation(new RequestIdResponse(http.RequestId()), Resource: principalId);
+        }, ct);
+    }
+}
