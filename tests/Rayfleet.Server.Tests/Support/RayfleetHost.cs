@@ -21,9 +21,11 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
 
     public RayfleetHost(
         string? dataDirectory = null, FakeTimeProvider? clock = null, IDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null, bool kestrel = false)
     {
         _services = services;
+        // A real socket on loopback, for tests that need the raw request target and headers exactly as sent.
+        if (kestrel) UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, 0));
         _ownsDirectory = dataDirectory is null;
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "rayfleet-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(DataDirectory);
