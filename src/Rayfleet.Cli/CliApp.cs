@@ -30,7 +30,8 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, IReadOnlyDictio
         root.Subcommands.Add(ConfigureCommand(configOption));
         root.Subcommands.Add(ApiCommand(configOption));
 
-        var parsed = root.Parse(args);
+        // "@file" is the --body syntax here, not a System.CommandLine response file.
+        var parsed = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parsed.Errors.Count > 0)
         {
             foreach (var error in parsed.Errors) await stderr.WriteLineAsync(error.Message);
