@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Reconciler;
@@ -63,6 +64,8 @@ public static class RayClusterApi
                 ModifiedTime = now,
                 QueuedAt = now,
                 SubmitToken = Ids.SubmitToken(),
+                Creator = Caller.Of(http)?.PrincipalId,
+                Modifier = Caller.Of(http)?.PrincipalId,
             });
             return new Mutation(new CreateRayClusterResponse(http.RequestId(), id), () => reconciler.Enqueue(id));
         }, ct);
@@ -80,10 +83,11 @@ public static class RayClusterApi
             .Skip((int)Math.Min((long)(pageNum - 1) * pageSize, int.MaxValue))
             .Take(pageSize)
             .ToListAsync(ct);
+        var names = await ClusterViews.PrincipalNamesAsync(db, rows, ct);
         return TypedResults.Ok(new ListRayClusterResponse
         {
             RequestId = http.RequestId(),
-            RayClusters = [.. rows.Select(ClusterViews.Summary)],
+            RayClusters = [.. rows.Select(r => ClusterViews.Summary(r, names))],
             TotalCount = total,
         });
     }
@@ -93,7 +97,8 @@ public static class RayClusterApi
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         var row = await db.Clusters.AsNoTracking().FirstOrDefaultAsync(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted, ct)
                   ?? throw ClusterNotFound(clusterId);
-        return TypedResults.Ok(ClusterViews.Detail(row, http.RequestId()));
+        var names = await ClusterViews.PrincipalNamesAsync(db, [row], ct);
+        return TypedResults.Ok(ClusterViews.Detail(row, http.RequestId(), names));
     }
 
     public static async Task<IResult> Update(
@@ -121,6 +126,7 @@ public static class RayClusterApi
                 row.Name = spec.Name;
                 row.Generation++;
                 row.ModifiedTime = time.Now();
+                row.Modifier = Caller.Of(http)?.PrincipalId;
                 if (row.RunSpecJson is not null)
                 {
                     // Scaling, names and autoscaling settings reach the running instance now; the rest waits for a Start.
@@ -173,6 +179,7 @@ public static class RayClusterApi
                     row.Message = "Waiting for the reconciler to admit and start the cluster.";
                     row.StartTime = now;
                     row.QueuedAt = now;
+                    row.Modifier = Caller.Of(http)?.PrincipalId;
                     row.NodesJson = "[]";
                     row.DashboardUrl = row.JobUrl = row.JobUrlInner = row.GrpcEndpoint = null;
                     break;
@@ -197,6 +204,7 @@ public static class RayClusterApi
                 row.DesiredRunning = false;
                 row.State = ClusterState.Stopping;
                 row.Message = "Stopping.";
+                row.Modifier = Caller.Of(http)?.PrincipalId;
             }
             return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
         }, ct);
@@ -242,7 +250,17 @@ public static class RayClusterApi
 
 internal static class ClusterViews
 {
-    public static GetRayClusterResponse Detail(ClusterRow row, string requestId)
+    public static async Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ClusterRow> rows, CancellationToken ct)
+    {
+        var ids = rows.SelectMany(r => new[] { r.Creator, r.Modifier }).Where(i => i is not null).Distinct().ToList();
+        return ids.Count == 0
+            ? new Dictionary<string, string>()
+            : await db.Principals.AsNoTracking().Where(p => ids.Contains(p.Id)).ToDictionaryAsync(p => p.Id, p => p.Name, ct);
+    }
+
+    private static string? Name(IReadOnlyDictionary<string, string> names, string? id) => id is not null && names.TryGetValue(id, out var n) ? n : null;
+
+    public static GetRayClusterResponse Detail(ClusterRow row, string requestId, IReadOnlyDictionary<string, string> names)
     {
         var spec = ClusterSpec.FromJson(row.SpecJson);
         return new GetRayClusterResponse
@@ -265,7 +283,9 @@ internal static class ClusterViews
             StartTime = row.StartTime,
             ModifiedTime = row.ModifiedTime,
             Creator = row.Creator,
-            Modifier = row.Creator,
+            CreatorName = Name(names, row.Creator),
+            Modifier = row.Modifier,
+            ModifierName = Name(names, row.Modifier),
             DashboardUrl = row.DashboardUrl,
             JobUrl = row.JobUrl,
             JobUrlInner = row.JobUrlInner,
@@ -275,7 +295,7 @@ internal static class ClusterViews
         };
     }
 
-    public static RayClusterSummaryDto Summary(ClusterRow row)
+    public static RayClusterSummaryDto Summary(ClusterRow row, IReadOnlyDictionary<string, string> names)
     {
         var spec = ClusterSpec.FromJson(row.SpecJson);
         return new RayClusterSummaryDto
@@ -293,7 +313,9 @@ internal static class ClusterViews
             StartTime = row.StartTime,
             ModifiedTime = row.ModifiedTime,
             Creator = row.Creator,
-            Modifier = row.Creator,
+            CreatorName = Name(names, row.Creator),
+            Modifier = row.Modifier,
+            ModifierName = Name(names, row.Modifier),
             DashboardUrl = row.DashboardUrl,
             GrpcEndpoint = row.GrpcEndpoint,
             HeadSpec = ClusterSpecMapping.ToListHeadDto(spec.Head),

@@ -89,7 +89,9 @@ public sealed class ClusterRow
     public string? JobUrlInner { get; set; }
     public string? GrpcEndpoint { get; set; }
     public required string SubmitToken { get; set; }
+    /// <summary>Principal that created the cluster, and the one that changed its spec or run state last.</summary>
     public string? Creator { get; set; }
+    public string? Modifier { get; set; }
     public long Version { get; set; }
 }
 

@@ -144,6 +144,9 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<long>("ModifiedTime")
                         .HasColumnType("INTEGER");
 
+                    b.Property<string>("Modifier")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasColumnType("TEXT");
