@@ -1,0 +1,77 @@
+using System.Globalization;
+
+namespace Rayfleet.Bench;
+
+/// <summary>Command line: <c>[--duration 20] [--concurrency 16] [--warmup 3] [--out FILE] [--insecure] [--no-reconciler]</c>.</summary>
+public sealed record BenchOptions
+{
+    public const string Usage =
+        "Usage: dotnet run -c Release --project bench/Rayfleet.Bench -- [--duration SECONDS] [--concurrency N] [--warmup SECONDS] [--out FILE] [--insecure] [--no-reconciler]\n" +
+        "  --duration       measured seconds of each phase (default 20)\n" +
+        "  --concurrency    parallel clients against the API, and parallel writers in the SQLite baseline (default 16)\n" +
+        "  --warmup         seconds run before each phase's measurement and left out of it (default 3)\n" +
+        "  --out            also write the results as JSON to FILE\n" +
+        "  --insecure       send unsigned requests to the service in insecure development mode (default: every request\n" +
+        "                   signed with ACS3-HMAC-SHA256 by an admin access key, as a deployed service requires)\n" +
+        "  --no-reconciler  diagnostic: creates do not wake the reconciler and the periodic resync is off\n" +
+        "Exit code: 0 when every request succeeded, 1 when any failed or the run could not finish, 2 for a bad command line.";
+
+    public int DurationSeconds { get; init; } = 20;
+    public int Concurrency { get; init; } = 16;
+    public int WarmupSeconds { get; init; } = 3;
+    public string? OutFile { get; init; }
+    public bool Reconciler { get; init; } = true;
+    public bool SignRequests { get; init; } = true;
+    public bool Help { get; init; }
+
+    public TimeSpan Duration => TimeSpan.FromSeconds(DurationSeconds);
+    public TimeSpan Warmup => TimeSpan.FromSeconds(WarmupSeconds);
+
+    /// <summary>The options, or null with <paramref name="error"/> set when the command line is not understood.</summary>
+    public static BenchOptions? Parse(IReadOnlyList<string> args, out string? error)
+    {
+        var options = new BenchOptions();
+        error = null;
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            string? Value() => i + 1 < args.Count ? args[++i] : null;
+            switch (arg)
+            {
+                case "--duration" when PositiveInt(Value()) is { } v:
+                    options = options with { DurationSeconds = v };
+                    break;
+                case "--concurrency" when PositiveInt(Value()) is { } v:
+                    options = options with { Concurrency = v };
+                    break;
+                case "--warmup" when NonNegativeInt(Value()) is { } v:
+                    options = options with { WarmupSeconds = v };
+                    break;
+                case "--out" when Value() is { Length: > 0 } v:
+                    options = options with { OutFile = v };
+                    break;
+                case "-h" or "--help":
+                    options = options with { Help = true };
+                    break;
+                case "--insecure":
+                    options = options with { SignRequests = false };
+                    break;
+                case "--no-reconciler":
+                    options = options with { Reconciler = false };
+                    break;
+                case "--duration" or "--concurrency" or "--warmup" or "--out":
+                    error = $"{arg} needs a {(arg == "--out" ? "file name" : arg == "--warmup" ? "whole number of 0 or more" : "positive whole number")}.";
+                    return null;
+                default:
+                    error = $"Unknown argument '{arg}'.";
+                    return null;
+            }
+        }
+        return options;
+    }
+
+    private static int? PositiveInt(string? text) => NonNegativeInt(text) is { } v && v > 0 ? v : null;
+
+    private static int? NonNegativeInt(string? text) =>
+        int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+}

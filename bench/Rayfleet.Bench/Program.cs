@@ -1,0 +1,56 @@
+using Rayfleet.Bench;
+
+// Throughput and latency of CreateRayCluster/GetRayCluster against the in-process service, next to what SQLite alone
+// does with the same settings. See BenchOptions.Usage.
+var options = BenchOptions.Parse(args, out var error);
+if (options is null)
+{
+    Console.Error.WriteLine(error);
+    Console.Error.WriteLine(BenchOptions.Usage);
+    return 2;
+}
+if (options.Help)
+{
+    Console.WriteLine(BenchOptions.Usage);
+    return 0;
+}
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+var workDirectory = Path.Combine(Path.GetTempPath(), "rayfleet-bench", Guid.NewGuid().ToString("N"));
+try
+{
+    var report = await BenchRun.RunAsync(options, workDirectory, cancel.Token);
+    ReportWriter.Print(report, Console.Out);
+    if (options.OutFile is { } outFile)
+    {
+        await ReportWriter.WriteJsonAsync(report, outFile);
+        Console.WriteLine($"Results written to {Path.GetFullPath(outFile)}");
+    }
+    return report.Errors == 0 ? 0 : 1;
+}
+catch (BenchFailedException ex)
+{
+    Console.Error.WriteLine(ex.Message);
+    return 1;
+}
+catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+{
+    Console.Error.WriteLine("Cancelled.");
+    return 1;
+}
+finally
+{
+    try
+    {
+        Directory.Delete(workDirectory, recursive: true);
+    }
+    catch (IOException)
+    {
+    }
+}
