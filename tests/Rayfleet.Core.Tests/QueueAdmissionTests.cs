@@ -4,7 +4,7 @@ namespace Rayfleet.Core.Tests;
 
 public class QueueAdmissionTests
 {
-    private static readonly HashSet<string> NoWaiters = [];
+    private static readonly QueueDemand NoWaiters = new();
 
     private static QueueDemand Demand(string queue, decimal cu, int gpu = 0)
     {
@@ -97,23 +97,29 @@ public class QueueAdmissionTests
     public void Never_fits_wins_over_waiting_even_when_the_queue_is_busy()
     {
         var decision = QueueAdmission.Decide(
-            Demand("q", 12), Capacities(new QueueCapacity("q", 10, 0)), Demand("q", 10), new HashSet<string> { "q" });
+            Demand("q", 12), Capacities(new QueueCapacity("q", 10, 0)), Demand("q", 10), Demand("q", 5));
 
         Assert.Equal(AdmissionVerdict.NeverFits, decision.Verdict);
     }
 
     [Fact]
-    public void An_earlier_waiter_on_the_queue_makes_a_later_request_wait_even_when_it_fits()
+    public void A_later_request_waits_when_it_would_take_capacity_an_earlier_waiter_needs()
     {
+        // 10 CU free; an earlier waiter needs 8; this one needs 4 and would fit alone, but not next to it.
         var decision = QueueAdmission.Decide(
-            Demand("root_queue", 1), Capacities(new QueueCapacity("root_queue", 10, 0)), new QueueDemand(),
-            new HashSet<string> { "root_queue" });
+            Demand("root_queue", 4), Capacities(new QueueCapacity("root_queue", 10, 0)), new QueueDemand(), Demand("root_queue", 8));
 
         Assert.Equal(AdmissionVerdict.Wait, decision.Verdict);
-        Assert.Contains("'root_queue'", decision.Message);
-        Assert.Contains("needs 1 CU", decision.Message);
-        Assert.Contains("10 CU free", decision.Message);
-        Assert.Contains("asked earlier", decision.Message);
+        Assert.Equal("Waiting for capacity in queue 'root_queue': needs 4 CU, 10 CU free; clusters that asked earlier wait ahead of it for 8 CU.", decision.Message);
+    }
+
+    [Fact]
+    public void Earlier_waiters_do_not_hold_back_a_request_when_there_is_room_for_all()
+    {
+        var decision = QueueAdmission.Decide(
+            Demand("root_queue", 1), Capacities(new QueueCapacity("root_queue", 10, 0)), new QueueDemand(), Demand("root_queue", 8));
+
+        Assert.Equal(AdmissionVerdict.Admit, decision.Verdict);
     }
 
     [Fact]
@@ -123,7 +129,7 @@ public class QueueAdmissionTests
             Demand("a", 1),
             Capacities(new QueueCapacity("a", 10, 0), new QueueCapacity("b", 10, 0)),
             new QueueDemand(),
-            new HashSet<string> { "b" });
+            Demand("b", 10));
 
         Assert.Equal(AdmissionVerdict.Admit, decision.Verdict);
     }

@@ -20,11 +20,19 @@ public sealed record AdmissionDecision(AdmissionVerdict Verdict, string Message)
 /// </summary>
 public static class QueueAdmission
 {
+    /// <param name="demand">What the cluster needs, per queue.</param>
+    /// <param name="capacities">Each queue's capacity.</param>
+    /// <param name="used">What admitted clusters hold now.</param>
+    /// <param name="aheadInLine">
+    /// What clusters that asked earlier and still wait need, per queue. First come, first served: a cluster is admitted
+    /// only if it fits next to everything ahead of it, so it never takes capacity an earlier one is waiting for, and it
+    /// is never held back while there is room for all.
+    /// </param>
     public static AdmissionDecision Decide(
         QueueDemand demand,
         IReadOnlyDictionary<string, QueueCapacity> capacities,
         QueueDemand used,
-        IReadOnlySet<string> queuesWithEarlierWaiters)
+        QueueDemand? aheadInLine = null)
     {
         foreach (var (queue, need) in demand.ByQueue)
         {
@@ -40,12 +48,15 @@ public static class QueueAdmission
         {
             var capacity = capacities[queue];
             var inUse = used.For(queue);
+            var ahead = aheadInLine?.For(queue) ?? Resources.Zero;
             var freeCu = capacity.Cu - inUse.Cu;
             var freeGpu = capacity.Gpu - inUse.Gpu;
-            if (queuesWithEarlierWaiters.Contains(queue) || need.Cu > freeCu || need.Gpu > freeGpu)
+            if (need.Cu + ahead.Cu > freeCu || need.Gpu + ahead.Gpu > freeGpu)
             {
                 var gpuPart = need.Gpu > 0 ? $" and {need.Gpu} GPU ({Math.Max(0, freeGpu)} GPU free)" : "";
-                var order = queuesWithEarlierWaiters.Contains(queue) ? "; clusters that asked earlier wait ahead of it" : "";
+                var order = !ahead.IsZero && need.Cu <= freeCu && need.Gpu <= freeGpu
+                    ? $"; clusters that asked earlier wait ahead of it for {Quantity.FormatCu(ahead.Cu)} CU"
+                    : "";
                 return new(AdmissionVerdict.Wait,
                     $"Waiting for capacity in queue '{queue}': needs {Quantity.FormatCu(need.Cu)} CU, " +
                     $"{Quantity.FormatCu(Math.Max(0, freeCu))} CU free{gpuPart}{order}.");

@@ -229,7 +229,7 @@ public static class RayClusterApi
     private static async Task CheckCapacityAsync(RayfleetDbContext db, Catalogs catalogs, string workspaceId, ClusterSpec spec, CancellationToken ct)
     {
         var capacities = await QueueAdmissionService.CapacitiesAsync(db, workspaceId, ct);
-        var decision = QueueAdmission.Decide(catalogs.Demand(spec), capacities, new QueueDemand(), new HashSet<string>());
+        var decision = QueueAdmission.Decide(catalogs.Demand(spec), capacities, new QueueDemand());
         if (decision.Verdict == AdmissionVerdict.NeverFits)
             throw new ApiException(400, ErrorCodes.QuotaExceeded, decision.Message);
     }

@@ -75,7 +75,8 @@ public sealed partial class ClusterReconciler(
                 foreach (var instance in await provider.ListInstancesAsync(null, ct))
                     existing.Add((provider, instance));
 
-            var clusters = await db.Clusters.AsNoTracking().Select(c => new { c.Id, c.InstanceId }).ToListAsync(ct);
+            // In admission order, so that waiting clusters are looked at first-come first-served.
+            var clusters = await db.Clusters.AsNoTracking().OrderBy(c => c.QueuedAt).ThenBy(c => c.Id).Select(c => new { c.Id, c.InstanceId }).ToListAsync(ct);
             foreach (var c in clusters) _queue.Add(c.Id);
 
             // An instance is owned only by the cluster whose current instance it is; a crash between a Start and the

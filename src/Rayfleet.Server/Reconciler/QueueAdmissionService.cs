@@ -60,9 +60,10 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
 
             var growing = demand.ByQueue.Where(kv => kv.Value.Cu > held.For(kv.Key).Cu || kv.Value.Gpu > held.For(kv.Key).Gpu)
                 .Select(kv => kv.Key).ToHashSet(StringComparer.Ordinal);
-            var waitersAhead = new HashSet<string>(StringComparer.Ordinal);
+            var ahead = new QueueDemand();
             if (growing.Count > 0)
             {
+                // Everyone still waiting is ahead of a running cluster's scale-up; for a waiting cluster, those who asked earlier.
                 var admitted = row.AdmittedReplicasJson is not null;
                 var waiting = await db.Clusters.AsNoTracking()
                     .Where(c => c.WorkspaceId == row.WorkspaceId && c.DesiredRunning && !c.Deleted && c.AdmittedReplicasJson == null
@@ -71,11 +72,11 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
                     .Select(c => c.RunSpecJson!)
                     .ToListAsync(ct);
                 foreach (var json in waiting)
-                    foreach (var queue in catalogs.Demand(ClusterSpec.FromJson(json)).ByQueue.Keys)
-                        if (growing.Contains(queue)) waitersAhead.Add(queue);
+                    foreach (var (queue, amount) in catalogs.Demand(ClusterSpec.FromJson(json)).ByQueue)
+                        if (growing.Contains(queue)) ahead.Add(queue, amount);
             }
 
-            var decision = QueueAdmission.Decide(demand, capacities, used, waitersAhead);
+            var decision = QueueAdmission.Decide(demand, capacities, used, ahead);
             if (!decision.Admitted) return decision;
 
             db.Reservations.RemoveRange(own);
