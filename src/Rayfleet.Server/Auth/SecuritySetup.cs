@@ -20,6 +20,7 @@ public static partial class SecuritySetup
         services.AddMemoryCache();
         services.AddHttpContextAccessor();
         services.AddSingleton<AccessKeyStore>();
+        services.AddSingleton<NonceLedger>();
         services.AddRateLimiter(o =>
         {
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>

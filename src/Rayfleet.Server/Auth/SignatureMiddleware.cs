@@ -123,24 +123,9 @@ public sealed partial class SignatureMiddleware(
         return (new Caller(key.PrincipalId, key.AccessKeyId, key.IsAdmin), null);
     }
 
-    private async Task<bool> RememberNonceAsync(HttpContext context, string akId, string nonce, DateTimeOffset from)
-    {
-        var db = context.RequestServices.GetRequiredService<RayfleetDbContext>();
-        db.Nonces.Add(new NonceRow { AccessKeyId = akId, Nonce = nonce, ExpiresAt = (from + _options.NonceRetention).ToUnixTimeMilliseconds() });
-        try
-        {
-            await db.SaveChangesAsync(context.RequestAborted);
-            return true;
-        }
-        catch (DbUpdateException)
-        {
-            return false; // the primary key (access key, nonce) exists: a replay
-        }
-        finally
-        {
-            db.ChangeTracker.Clear();
-        }
-    }
+    private Task<bool> RememberNonceAsync(HttpContext context, string akId, string nonce, DateTimeOffset from) =>
+        context.RequestServices.GetRequiredService<NonceLedger>()
+            .TryRecordAsync(akId, nonce, (from + _options.NonceRetention).ToUnixTimeMilliseconds());
 
     private static async Task<byte[]> ReadBodyAsync(HttpContext context)
     {
