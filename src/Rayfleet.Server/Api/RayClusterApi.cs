@@ -46,7 +46,7 @@ public static class RayClusterApi
 
             var now = time.Now();
             var id = Ids.Cluster();
-            db.Clusters.Add(new ClusterRow
+            var row = new ClusterRow
             {
                 Id = id,
                 WorkspaceId = workspaceId,
@@ -66,7 +66,10 @@ public static class RayClusterApi
                 SubmitToken = Ids.SubmitToken(),
                 Creator = Caller.Of(http)?.PrincipalId,
                 Modifier = Caller.Of(http)?.PrincipalId,
-            });
+            };
+            db.Clusters.Add(row);
+            // Its place in line for admission is taken now, in the same transaction.
+            db.Reservations.AddRange(QueueAdmissionService.Requests(row, catalogs.Demand(spec)));
             return new Mutation(new CreateRayClusterResponse(http.RequestId(), id), () => reconciler.Enqueue(id));
         }, ct);
     }
@@ -157,7 +160,7 @@ public static class RayClusterApi
     }
 
     public static async Task<IResult> Start(
-        string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, MutationRunner runner,
+        string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, MutationRunner runner,
         IReconcileTrigger reconciler, TimeProvider time, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<StartRayClusterRequest>(http.Request);
@@ -182,6 +185,11 @@ public static class RayClusterApi
                     row.Modifier = Caller.Of(http)?.PrincipalId;
                     row.NodesJson = "[]";
                     row.DashboardUrl = row.JobUrl = row.JobUrlInner = row.GrpcEndpoint = null;
+                    if (row.AdmittedReplicasJson is null)
+                    {
+                        db.Reservations.RemoveRange(await db.Reservations.Where(r => r.ClusterId == row.Id).ToListAsync(ct));
+                        db.Reservations.AddRange(QueueAdmissionService.Requests(row, catalogs.Demand(ClusterSpec.FromJson(row.SpecJson))));
+                    }
                     break;
             }
             return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));

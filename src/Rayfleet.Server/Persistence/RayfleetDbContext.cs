@@ -62,7 +62,7 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
         {
             e.ToTable("reservations");
             e.HasKey(x => new { x.ClusterId, x.QueueName });
-            e.HasIndex(x => new { x.WorkspaceId, x.QueueName });
+            e.HasIndex(x => new { x.WorkspaceId, x.QueueName, x.Granted, x.QueuedAt });
         });
         modelBuilder.Entity<PrincipalRow>(e =>
         {

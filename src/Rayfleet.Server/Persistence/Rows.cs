@@ -95,9 +95,14 @@ public sealed class ClusterRow
     public long Version { get; set; }
 }
 
-/// <summary>Resources a cluster holds in one queue. Integers (milli-CU) so that sums run in the database.</summary>
+/// <summary>
+/// Resources a cluster holds in one queue (granted), or asks for while it waits (not granted yet; ordered by
+/// <see cref="QueuedAt"/> for first-come first-served admission). Integers (milli-CU) so that sums run in the database.
+/// </summary>
 public sealed class ReservationRow
 {
+    public bool Granted { get; set; }
+    public long QueuedAt { get; set; }
     public required string ClusterId { get; set; }
     public required string WorkspaceId { get; set; }
     public required string QueueName { get; set; }

@@ -391,6 +391,9 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<int>("Gpu")
                         .HasColumnType("INTEGER");
 
+                    b.Property<bool>("Granted")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long>("MemoryBytes")
                         .HasColumnType("INTEGER");
 
@@ -400,13 +403,16 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<long>("MilliCu")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long>("QueuedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("WorkspaceId")
                         .IsRequired()
                         .HasColumnType("TEXT");
 
                     b.HasKey("ClusterId", "QueueName");
 
-                    b.HasIndex("WorkspaceId", "QueueName");
+                    b.HasIndex("WorkspaceId", "QueueName", "Granted", "QueuedAt");
 
                     b.ToTable("reservations", (string)null);
                 });
