@@ -40,9 +40,9 @@ public static class RayClusterApi
         var workspace = await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         return await runner.RunAsync("CreateRayCluster", workspaceId, request.ClientToken, request, async () =>
         {
-            var spec = await ValidateAsync(db, catalogs, workspaceId, request with { ClientToken = null }, ct);
+            var (spec, catalog) = await ValidateAsync(db, catalogs, workspaceId, request with { ClientToken = null }, ct);
             spec = ProtectPassword(spec, previous: null, protection);
-            await CheckCapacityAsync(db, catalogs, workspaceId, spec, ct);
+            CheckCapacity(catalogs, catalog, spec);
 
             var now = time.Now();
             var id = Ids.Cluster();
@@ -118,9 +118,9 @@ public static class RayClusterApi
 
             var current = ClusterSpec.FromJson(row.SpecJson);
             var merged = ClusterSpecMapping.Merge(current, request with { ClientToken = null });
-            var spec = await ValidateAsync(db, catalogs, workspaceId, merged, ct);
+            var (spec, catalog) = await ValidateAsync(db, catalogs, workspaceId, merged, ct);
             spec = ProtectPassword(spec, current, protection);
-            await CheckCapacityAsync(db, catalogs, workspaceId, spec, ct);
+            CheckCapacity(catalogs, catalog, spec);
 
             var json = spec.ToJson();
             if (json != row.SpecJson)
@@ -225,19 +225,19 @@ public static class RayClusterApi
     private static ApiException ClusterNotFound(string clusterId) =>
         ApiException.NotFound(ErrorCodes.ClusterNotFound, $"Ray cluster '{clusterId}' does not exist in the workspace.");
 
-    private static async Task<ClusterSpec> ValidateAsync(RayfleetDbContext db, Catalogs catalogs, string workspaceId, RayClusterRequest request, CancellationToken ct)
+    private static async Task<(ClusterSpec Spec, WorkspaceCatalog Catalog)> ValidateAsync(
+        RayfleetDbContext db, Catalogs catalogs, string workspaceId, RayClusterRequest request, CancellationToken ct)
     {
         var catalog = await WorkspaceCatalog.LoadAsync(db, catalogs, workspaceId, ct);
         var (spec, problems) = ClusterRules.Validate(request, catalog);
         if (problems.Count > 0) throw ApiException.FromProblems(problems);
-        return spec!;
+        return (spec!, catalog);
     }
 
     /// <summary>A cluster that can never fit its queues is refused now; one that only has to wait is accepted.</summary>
-    private static async Task CheckCapacityAsync(RayfleetDbContext db, Catalogs catalogs, string workspaceId, ClusterSpec spec, CancellationToken ct)
+    private static void CheckCapacity(Catalogs catalogs, WorkspaceCatalog catalog, ClusterSpec spec)
     {
-        var capacities = await QueueAdmissionService.CapacitiesAsync(db, workspaceId, ct);
-        var decision = QueueAdmission.Decide(catalogs.Demand(spec), capacities, new QueueDemand());
+        var decision = QueueAdmission.Decide(catalogs.Demand(spec), catalog.Capacities, new QueueDemand());
         if (decision.Verdict == AdmissionVerdict.NeverFits)
             throw new ApiException(400, ErrorCodes.QuotaExceeded, decision.Message);
     }

@@ -44,21 +44,25 @@ public sealed class WorkspaceCatalog : IClusterCatalog
     private readonly HashSet<string> _networkServices;
     private readonly HashSet<string> _volumes;
 
-    private WorkspaceCatalog(Catalogs catalogs, IEnumerable<string> queues, IEnumerable<string> networkServices, IEnumerable<string> volumes)
+    private WorkspaceCatalog(Catalogs catalogs, IReadOnlyList<QueueCapacity> queues, IEnumerable<string> networkServices, IEnumerable<string> volumes)
     {
         _catalogs = catalogs;
-        _queues = new(queues, StringComparer.Ordinal);
+        Capacities = queues.ToDictionary(q => q.Name, StringComparer.Ordinal);
+        _queues = new(queues.Select(q => q.Name), StringComparer.Ordinal);
         _networkServices = new(networkServices, StringComparer.Ordinal);
         _volumes = new(volumes, StringComparer.Ordinal);
     }
 
     public static async Task<WorkspaceCatalog> LoadAsync(RayfleetDbContext db, Catalogs catalogs, string workspaceId, CancellationToken ct)
     {
-        var queues = await db.Queues.AsNoTracking().Where(q => q.WorkspaceId == workspaceId).Select(q => q.Name).ToListAsync(ct);
+        var queues = await db.Queues.AsNoTracking().Where(q => q.WorkspaceId == workspaceId).Select(q => new QueueCapacity(q.Name, q.Cu, q.Gpu)).ToListAsync(ct);
         var networkServices = await db.NetworkServices.AsNoTracking().Where(n => n.WorkspaceId == workspaceId).Select(n => n.Name).ToListAsync(ct);
         var volumes = await db.Volumes.AsNoTracking().Where(v => v.WorkspaceId == workspaceId).Select(v => v.Id).ToListAsync(ct);
         return new WorkspaceCatalog(catalogs, queues, networkServices, volumes);
     }
+
+    /// <summary>The workspace's queues and their capacities.</summary>
+    public IReadOnlyDictionary<string, QueueCapacity> Capacities { get; }
 
     public string DefaultReleaseVersion => _catalogs.DefaultRelease.DisplayReleaseVersion;
     public bool ReleaseVersionExists(string displayReleaseVersion) => _catalogs.FindRelease(displayReleaseVersion) is not null;
