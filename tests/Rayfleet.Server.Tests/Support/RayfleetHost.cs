@@ -9,7 +9,8 @@ using Rayfleet.Server.Reconciler;
 namespace Rayfleet.Server.Tests.Support;
 
 /// <summary>
-/// The real service in process, on a fresh data folder (or a given one, to restart on it), with a fake clock.
+/// The real service in process, on a fresh data folder (or a given one, to restart on it), with a fake clock (or the
+/// system clock, for tests of real processes, which run in real time). The default provider is the simulated one.
 /// </summary>
 public sealed class RayfleetHost : WebApplicationFactory<Program>
 {
@@ -17,12 +18,14 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
     private readonly bool _ownsDirectory;
 
     private readonly Action<IServiceCollection>? _services;
+    private readonly bool _systemClock;
 
     public RayfleetHost(
         string? dataDirectory = null, FakeTimeProvider? clock = null, IDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? services = null)
+        Action<IServiceCollection>? services = null, bool systemClock = false)
     {
         _services = services;
+        _systemClock = systemClock;
         _ownsDirectory = dataDirectory is null;
         DataDirectory = dataDirectory ?? Path.Combine(Path.GetTempPath(), "rayfleet-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(DataDirectory);
@@ -30,6 +33,7 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
         _settings = new Dictionary<string, string?>
         {
             ["Rayfleet:DataDirectory"] = DataDirectory,
+            ["Rayfleet:DefaultProvider"] = "simulated",
             ["Rayfleet:Reconciler:ResyncInterval"] = "00:00:30",
             ["Rayfleet:Reconciler:MaxParallelism"] = "4",
             ["Rayfleet:Simulated:NodeStartDelay"] = "00:00:02",
@@ -42,6 +46,7 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
     }
 
     public string DataDirectory { get; }
+    /// <summary>The service's clock, unless it runs on the system clock (then advancing this one changes nothing).</summary>
     public FakeTimeProvider Clock { get; }
 
     public ClusterReconciler Reconciler => Services.GetRequiredService<ClusterReconciler>();
@@ -54,8 +59,11 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
         builder.UseEnvironment("Testing");
         builder.ConfigureServices(services =>
         {
-            services.RemoveAll<TimeProvider>();
-            services.AddSingleton<TimeProvider>(Clock);
+            if (!_systemClock)
+            {
+                services.RemoveAll<TimeProvider>();
+                services.AddSingleton<TimeProvider>(Clock);
+            }
             _services?.Invoke(services);
         });
     }
