@@ -88,23 +88,7 @@ internal static class StandIn
             values[name] = value;
         }
 
-        var head = values.ContainsKey("--head");
-        Say($"pid {Environment.ProcessId}: ray start {string.Join(' ', args.Skip(1))}");
-        WriteRecord(args);
-
-        if (!head && !values.ContainsKey("--address"))
-        {
-            Say("ValueError: If --head is not passed in, --address must be provided.");
-            return 1;
-        }
-        if (!head && values.ContainsKey("--port"))
-        {
-            Say("ValueError: If --head is not passed in, --port is not allowed.");
-            return 1;
-        }
-        if (!head && values.TryGetValue("--temp-dir", out var ignoredTemp))
-            Say($"`--temp-dir={ignoredTemp}` option will be ignored. `--head` is a required flag to use `--temp-dir`.");
-
+        // Signals first: the record below tells tests the node is up, and a SIGTERM may follow at once.
         using var stop = new CancellationTokenSource();
         var ignoreTerm = Environment.GetEnvironmentVariable("RAYFLEET_STANDIN_IGNORE_SIGTERM") == "1";
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, ctx =>
@@ -123,6 +107,23 @@ internal static class StandIn
             ctx.Cancel = true;
             stop.Cancel();
         });
+
+        var head = values.ContainsKey("--head");
+        Say($"pid {Environment.ProcessId}: ray start {string.Join(' ', args.Skip(1))}");
+        WriteRecord(args);
+
+        if (!head && !values.ContainsKey("--address"))
+        {
+            Say("ValueError: If --head is not passed in, --address must be provided.");
+            return 1;
+        }
+        if (!head && values.ContainsKey("--port"))
+        {
+            Say("ValueError: If --head is not passed in, --port is not allowed.");
+            return 1;
+        }
+        if (!head && values.TryGetValue("--temp-dir", out var ignoredTemp))
+            Say($"`--temp-dir={ignoredTemp}` option will be ignored. `--head` is a required flag to use `--temp-dir`.");
 
         var ip = IPAddress.Parse(values.GetValueOrDefault("--node-ip-address", "127.0.0.1"));
         var listeners = new List<TcpListener>();

@@ -112,6 +112,17 @@ public sealed class LocalSetup : IDisposable
         return File.Exists(path) ? JsonNode.Parse(File.ReadAllText(path)) : null;
     }
 
+    /// <summary>
+    /// The record, once there: a node counts as running as soon as its process does (a pod's phase, not Ray's view),
+    /// and the stand-in writes its record a moment later.
+    /// </summary>
+    public async Task<JsonNode> RecordAsync(string instanceId, string nodeId)
+    {
+        JsonNode? record = null;
+        await Wall.UntilAsync(() => (record = Record(instanceId, nodeId)) is not null, $"the stand-in of {nodeId} wrote its record");
+        return record!;
+    }
+
     public string Log(string instanceId, string nodeId) =>
         File.ReadAllText(Path.Combine(InstanceDir(instanceId), "logs", nodeId + ".log"));
 

@@ -50,7 +50,7 @@ public sealed class LocalProviderTests
         Assert.Contains("local provider", running["message"]!.GetValue<string>(), StringComparison.Ordinal);
 
         // The head: Rayfleet's ports, the spec's resources, the user's --num-cpus replacing Rayfleet's, once.
-        var headRecord = setup.Record(instance, headId)!;
+        var headRecord = await setup.RecordAsync(instance, headId);
         var argv = Argv(headRecord);
         Assert.Equal("start", argv[0]);
         Assert.Contains("--head", argv);
@@ -74,10 +74,7 @@ public sealed class LocalProviderTests
         // Workers: they join the head's GCS, with the group's whole cores, memory in bytes and env.
         foreach (var worker in Nodes(running, "Worker"))
         {
-            // A worker counts as running once its process is; the stand-in writes its record a moment later.
-            var workerId = worker["instanceId"]!.GetValue<string>();
-            await Wall.UntilAsync(() => setup.Record(instance, workerId) is not null, "the worker's stand-in wrote its record");
-            var record = setup.Record(instance, workerId)!;
+            var record = await setup.RecordAsync(instance, worker["instanceId"]!.GetValue<string>());
             var w = Argv(record);
             Assert.Contains($"--address=127.0.0.1:{gcs}", w);
             Assert.DoesNotContain("--head", w);
@@ -189,7 +186,7 @@ public sealed class LocalProviderTests
         var running = await Wall.ClusterAsync(api, ws, id, RunningWith(1), "the cluster runs");
         var instance = running["instanceId"]!.GetValue<string>();
         var worker = Nodes(running, "Worker").Single()["instanceId"]!.GetValue<string>();
-        var firstPid = setup.Record(instance, worker)!["pid"]!.GetValue<int>();
+        var firstPid = (await setup.RecordAsync(instance, worker))["pid"]!.GetValue<int>();
 
         // The worker crashes with code 3; the same node is started again as a new process, and the cluster stays up.
         await Wall.UntilAsync(() => setup.Record(instance, worker)?["pid"]?.GetValue<int>() is { } pid && pid != firstPid, "the worker runs as a new process");
@@ -244,7 +241,7 @@ public sealed class LocalProviderTests
         var running = await Wall.ClusterAsync(api, ws, id, RunningWith(1), "the cluster runs");
         var instance = running["instanceId"]!.GetValue<string>();
         var worker = Nodes(running, "Worker").Single()["instanceId"]!.GetValue<string>();
-        var stubborn = setup.Record(instance, worker)!["pid"]!.GetValue<int>();
+        var stubborn = (await setup.RecordAsync(instance, worker))["pid"]!.GetValue<int>();
 
         var stopAt = DateTime.UtcNow;
         (await api.PostAsync($"/api/v1/workspaces/{ws}/rayCluster/{id}/stop")).EnsureOk();
@@ -297,7 +294,7 @@ public sealed class LocalProviderTests
         {
             var cluster = await api2.GetClusterAsync(ws, id);
             foreach (var node in cluster["instances"]!.AsArray())
-                foreach (var arg in Argv(setup.Record(cluster["instanceId"]!.GetValue<string>(), node!["instanceId"]!.GetValue<string>())!))
+                foreach (var arg in Argv(await setup.RecordAsync(cluster["instanceId"]!.GetValue<string>(), node!["instanceId"]!.GetValue<string>())))
                     if (arg.Split('=') is [var flag, var value] && flag.EndsWith("port", StringComparison.Ordinal) && value != "0")
                         ports.Add(int.Parse(value));
         }
