@@ -101,6 +101,41 @@ public sealed class LocalSetup : IDisposable
         return pids;
     }
 
+    /// <summary>The stand-in processes (not wrapper shells) of an instance, by node id, from their markers.</summary>
+    public Dictionary<string, List<int>> StandInsByNode(string instanceId) =>
+        Processes(instanceId)
+            .Where(p => ArgvOf(p.Pid) is [var exe, ..] && exe == StandIn)
+            .GroupBy(p => p.NodeId)
+            .ToDictionary(g => g.Key, g => g.Select(p => p.Pid).ToList());
+
+    private static string[] ArgvOf(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Split('\0', StringSplitOptions.RemoveEmptyEntries);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>
+    /// A stand-in head started by hand with this setup's markers for an instance no cluster owns: what a cluster
+    /// deleted in an earlier life of the service would leave behind if its removal never finished.
+    /// </summary>
+    public System.Diagnostics.Process StartStale(string instanceId, int firstPort)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true };
+        foreach (var a in new[] { StandIn, "start", "--head", "--block", $"--port={firstPort}", $"--dashboard-port={firstPort + 1}",
+                     $"--ray-client-server-port={firstPort + 2}", $"--dashboard-agent-listen-port={firstPort + 3}" })
+            start.ArgumentList.Add(a);
+        start.Environment[ProcFs.RootMarker] = Root;
+        start.Environment[ProcFs.InstanceMarker] = instanceId;
+        start.Environment[ProcFs.NodeMarker] = instanceId[..^9] + "-head-stale";
+        return System.Diagnostics.Process.Start(start)!;
+    }
+
     public string InstanceDir(string instanceId) => Path.Combine(Root, instanceId);
 
     public string TempDir(string instanceId) => Path.Combine(TempRoot, LocalProviderOptions.ShortHash(instanceId));

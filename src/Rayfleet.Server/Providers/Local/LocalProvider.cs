@@ -589,7 +589,9 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     private static ObservedNode ObserveNode(LocalNodeState node, bool failed)
     {
         var type = node.IsHead ? "Head" : "Worker";
-        var restarts = node.Restarts > 0 ? $"restarted {node.Restarts} time(s)" : "";
+        var restarts = node.Restarts > 0
+            ? $"restarted {node.Restarts} time(s)" + (node.LastExitCode is { } last ? $", last exit code {last}{SignalName(last)}" : "")
+            : "";
         if (failed)
         {
             var headFailed = node.IsHead;
