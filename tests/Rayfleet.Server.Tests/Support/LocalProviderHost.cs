@@ -101,6 +101,17 @@ public sealed class LocalSetup : IDisposable
         return pids;
     }
 
+    /// <summary>
+    /// Waits until exactly <paramref name="count"/> stand-ins run. A node counts as running as soon as its wrapper
+    /// shell does, a moment before the shell's child has become the stand-in.
+    /// </summary>
+    public async Task<IReadOnlyList<int>> StandInPidsAsync(int count)
+    {
+        IReadOnlyList<int> pids = [];
+        await Wall.UntilAsync(() => (pids = StandInPids()).Count == count, $"{count} stand-in process(es) run");
+        return pids;
+    }
+
     /// <summary>The stand-in processes (not wrapper shells) of an instance, by node id, from their markers.</summary>
     public Dictionary<string, List<int>> StandInsByNode(string instanceId) =>
         Processes(instanceId)

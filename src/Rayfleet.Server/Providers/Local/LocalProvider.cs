@@ -49,6 +49,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     private readonly HttpClient _http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(2) };
     // Wrapper shells started by this service: kept so they are reaped and their exit codes read.
     private readonly ConcurrentDictionary<int, Process> _children = new();
+    private readonly ConcurrentDictionary<string, bool> _strayChecked = new(StringComparer.Ordinal);
     private readonly Lazy<string?> _setsid = new(() => RayStartCommand.Resolve("setsid", Environment.GetEnvironmentVariable("PATH")));
 
     public LocalProvider(IOptions<RayfleetOptions> options, Catalogs catalogs, TimeProvider time, ILogger<LocalProvider> logger)
@@ -114,12 +115,14 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
             return FailedWithoutState($"Instance {state.InstanceId} was stopped on the local provider; start the cluster again for a new instance.");
 
         var before = LocalStateStore.Snapshot(state);
-        var processes = ProcFs.Scan(_paths.Root).Where(p => p.InstanceId == state.InstanceId).ToList();
+        var processes = new InstanceProcesses(_paths.Root, state.InstanceId);
         var next = new NextEvent(now);
 
         UpdateWorkerSet(request, state, now, processes);
         FinishDraining(state, now, processes, next);
-        KillStrays(state, processes);
+        // Strays can only come from a start whose node never reached the state file, that is from an earlier life of
+        // the service; one look per instance and service life finds them.
+        if (_strayChecked.TryAdd(state.InstanceId, true)) KillStrays(state, processes);
 
         var headNode = state.Nodes.First(n => n.IsHead);
         var headCommand = Command(request, state, headNode);
@@ -208,7 +211,8 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         {
             state = null; // an unreadable state is rebuilt from the processes below
         }
-        var live = ProcFs.Scan(_paths.Root).Where(p => p.InstanceId == instanceId).ToList();
+        var processes = new InstanceProcesses(_paths.Root, instanceId);
+        var live = processes.All;
         if (state is null)
         {
             if (live.Count == 0)
@@ -245,7 +249,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         {
             state.StopRequestedAt = now;
             state.Stopped = false;
-            foreach (var node in state.Nodes) SignalNode(node, live, ProcFs.SigTerm);
+            foreach (var node in state.Nodes) SignalNode(node, processes, ProcFs.SigTerm);
             foreach (var p in live) ProcFs.Signal(p.Pid, ProcFs.SigTerm);
             _store.Save(state);
             LogStopping(_logger, instanceId, live.Count);
@@ -254,7 +258,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
 
         if (now - state.StopRequestedAt.Value >= (long)_options.StopGracePeriod.TotalMilliseconds)
         {
-            foreach (var node in state.Nodes) SignalNode(node, live, ProcFs.SigKill);
+            foreach (var node in state.Nodes) SignalNode(node, processes, ProcFs.SigKill);
             foreach (var p in live) ProcFs.Signal(p.Pid, ProcFs.SigKill);
             LogKilledAfterGrace(_logger, instanceId, live.Count, _options.StopGracePeriod);
         }
@@ -284,7 +288,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     /// running and is gone now (its exit code and time are recorded, its leftovers killed). NotRunning: nothing was
     /// started, or a start whose pid never reached the state file is found and adopted (then Running).
     /// </summary>
-    private NodeCheck Check(LocalInstanceState state, LocalNodeState node, List<MarkedProcess> processes, long now)
+    private NodeCheck Check(LocalInstanceState state, LocalNodeState node, InstanceProcesses processes, long now)
     {
         if (node.Pid is { } pid)
         {
@@ -298,7 +302,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         }
         // The service may have died between starting this node and saving its pid: the wrapper shell, leader of its
         // own session and marked with the node id, is then adopted rather than started a second time.
-        if (processes.FirstOrDefault(p => p.NodeId == node.Id && p.IsSessionLeader) is { } leader)
+        if (processes.Of(node.Id).FirstOrDefault(p => p.IsSessionLeader) is { } leader)
         {
             node.Pid = leader.Pid;
             node.StartTicks = leader.Stat.StartTicks;
@@ -311,7 +315,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         return NodeCheck.NotRunning;
     }
 
-    private void UpdateWorkerSet(ProviderClusterRequest request, LocalInstanceState state, long now, List<MarkedProcess> processes)
+    private void UpdateWorkerSet(ProviderClusterRequest request, LocalInstanceState state, long now, InstanceProcesses processes)
     {
         // Groups dropped from the spec lose their nodes; the rest get exactly the granted count, newest stopped first.
         foreach (var node in state.Nodes.Where(n => !n.IsHead && n.StopRequestedAt is null && !request.Spec.Workers.Any(g => g.GroupName == n.Group)))
@@ -327,19 +331,19 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         }
     }
 
-    private void BeginDrain(LocalNodeState node, long now, List<MarkedProcess> processes)
+    private void BeginDrain(LocalNodeState node, long now, InstanceProcesses processes)
     {
         node.StopRequestedAt = now;
         SignalNode(node, processes, ProcFs.SigTerm);
-        foreach (var p in processes.Where(p => p.NodeId == node.Id)) ProcFs.Signal(p.Pid, ProcFs.SigTerm);
+        foreach (var p in processes.Of(node.Id)) ProcFs.Signal(p.Pid, ProcFs.SigTerm);
         LogDraining(_logger, node.Id);
     }
 
-    private void FinishDraining(LocalInstanceState state, long now, List<MarkedProcess> processes, NextEvent next)
+    private void FinishDraining(LocalInstanceState state, long now, InstanceProcesses processes, NextEvent next)
     {
         foreach (var node in state.Nodes.Where(n => n.StopRequestedAt is not null).ToList())
         {
-            var left = processes.Where(p => p.NodeId == node.Id).ToList();
+            var left = processes.Of(node.Id).ToList();
             var leaderAlive = node.Pid is { } pid && node.StartTicks is { } ticks && ProcFs.IsSameProcess(pid, ticks);
             if (left.Count == 0 && !leaderAlive)
             {
@@ -362,12 +366,12 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         }
     }
 
-    private void KillStrays(LocalInstanceState state, List<MarkedProcess> processes)
+    private void KillStrays(LocalInstanceState state, InstanceProcesses processes)
     {
         // Marked with this instance but with no node the state knows: a start whose node never reached the state file
         // (the service died in between and the node was created anew). A duplicate, so it goes at once.
         var known = state.Nodes.Select(n => n.Id).ToHashSet(StringComparer.Ordinal);
-        foreach (var stray in processes.Where(p => !known.Contains(p.NodeId)))
+        foreach (var stray in processes.All.Where(p => !known.Contains(p.NodeId)))
         {
             ProcFs.Signal(stray.Pid, ProcFs.SigKill);
             LogStray(_logger, stray.Pid, stray.NodeId);
@@ -386,7 +390,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         LogWorkerExited(_logger, worker.Id, worker.LastExitCode, TimeSpan.FromMilliseconds(delay));
     }
 
-    private void FailHead(LocalInstanceState state, LocalNodeState head, long now, List<MarkedProcess> processes)
+    private void FailHead(LocalInstanceState state, LocalNodeState head, long now, InstanceProcesses processes)
     {
         var log = _paths.NodeLog(state.InstanceId, head.Id);
         var how = head.LastExitCode is { } code
@@ -401,7 +405,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         LogHeadFailed(_logger, state.InstanceId, head.LastExitCode);
     }
 
-    private void StopWorkersAfterHeadFailure(LocalInstanceState state, long now, List<MarkedProcess> processes)
+    private void StopWorkersAfterHeadFailure(LocalInstanceState state, long now, InstanceProcesses processes)
     {
         // Workers cannot outlive their GCS. They get SIGTERM now; a Stop, Start or Delete finishes them off.
         foreach (var worker in state.Nodes.Where(n => !n.IsHead && n.StopRequestedAt is null))
@@ -707,9 +711,9 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         return code;
     }
 
-    private void KillNodeProcesses(LocalNodeState node, List<MarkedProcess> processes)
+    private void KillNodeProcesses(LocalNodeState node, InstanceProcesses processes)
     {
-        foreach (var p in processes.Where(p => p.NodeId == node.Id))
+        foreach (var p in processes.Of(node.Id))
         {
             ProcFs.Signal(p.Pid, ProcFs.SigKill);
             LogStray(_logger, p.Pid, node.Id);
@@ -717,11 +721,11 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     }
 
     /// <summary>Signals the node's session (when its leader is still the recorded process) and every process marked with it.</summary>
-    private static void SignalNode(LocalNodeState node, List<MarkedProcess> processes, int signal)
+    private static void SignalNode(LocalNodeState node, InstanceProcesses processes, int signal)
     {
         if (node.Pid is { } pid && node.StartTicks is { } ticks && ProcFs.IsSameProcess(pid, ticks))
             ProcFs.SignalGroup(pid, signal);
-        foreach (var p in processes.Where(p => p.NodeId == node.Id)) ProcFs.Signal(p.Pid, signal);
+        foreach (var p in processes.Of(node.Id)) ProcFs.Signal(p.Pid, signal);
     }
 
     private void MarkStopped(LocalInstanceState state)
@@ -789,6 +793,20 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         _children.Clear();
         _http.Dispose();
         foreach (var gate in _locks) gate.Dispose();
+    }
+
+    /// <summary>
+    /// The marked processes of one instance, read from /proc on first use only: a healthy instance is checked by its
+    /// nodes' pids and start times alone, and the full scan (every process's environment) happens when something
+    /// changed.
+    /// </summary>
+    private sealed class InstanceProcesses(string root, string instanceId)
+    {
+        private List<MarkedProcess>? _all;
+
+        public List<MarkedProcess> All => _all ??= [.. ProcFs.Scan(root).Where(p => p.InstanceId == instanceId)];
+
+        public IEnumerable<MarkedProcess> Of(string nodeId) => All.Where(p => p.NodeId == nodeId);
     }
 
     /// <summary>The earliest time something is due, and whether something wants a look again soon.</summary>

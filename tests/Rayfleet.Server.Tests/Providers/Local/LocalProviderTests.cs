@@ -95,7 +95,7 @@ public sealed class LocalProviderTests
             Assert.Equal("success", await http.GetStringAsync(running["dashboardUrl"]!.GetValue<string>() + "/api/gcs_healthz"));
 
         // One process per node (the stand-ins), each the child of its node's wrapper shell, and one log each.
-        Assert.Equal(3, setup.StandInPids().Count);
+        await setup.StandInPidsAsync(3);
         Assert.Contains("Ray runtime started (stand-in head)", setup.Log(instance, headId), StringComparison.Ordinal);
 
         await DeleteAndWaitAsync(api, host, setup, ws, id);
@@ -115,13 +115,13 @@ public sealed class LocalProviderTests
         (await api.PostAsync($"/api/v1/workspaces/{ws}/rayCluster/{id}", new { workerSpec = new object[] { new { groupName = "WorkerGroup1", replica = 3 } } })).EnsureOk();
         var up = await Wall.ClusterAsync(api, ws, id, RunningWith(3), "three workers run");
         Assert.Contains(firstWorker, Nodes(up, "Worker").Select(n => n["instanceId"]!.GetValue<string>()));
-        await Wall.UntilAsync(() => setup.StandInPids().Count == 4, "four stand-ins run");
+        await setup.StandInPidsAsync(4);
 
         // Down to one: the newest go, the first worker stays; their processes end.
         (await api.PostAsync($"/api/v1/workspaces/{ws}/rayCluster/{id}", new { workerSpec = new object[] { new { groupName = "WorkerGroup1", replica = 1 } } })).EnsureOk();
         var down = await Wall.ClusterAsync(api, ws, id, RunningWith(1), "one worker is left");
         Assert.Equal(firstWorker, Nodes(down, "Worker").Single()["instanceId"]!.GetValue<string>());
-        await Wall.UntilAsync(() => setup.StandInPids().Count == 2, "the stopped workers' processes are gone");
+        await setup.StandInPidsAsync(2); // the stopped workers' processes are gone
         Assert.Equal(first["instanceId"]!.GetValue<string>(), down["instanceId"]!.GetValue<string>());
 
         // Autoscaling on: replica workers, within [minReplica, maxReplica].
@@ -131,7 +131,7 @@ public sealed class LocalProviderTests
             workerSpec = new object[] { new { groupName = "WorkerGroup1", replica = 2, minReplica = 1, maxReplica = 4 } },
         })).EnsureOk();
         await Wall.ClusterAsync(api, ws, id, RunningWith(2), "autoscaling runs replica (2) workers");
-        await Wall.UntilAsync(() => setup.StandInPids().Count == 3, "three stand-ins run");
+        await setup.StandInPidsAsync(3);
 
         await DeleteAndWaitAsync(api, host, setup, ws, id);
     }
@@ -146,8 +146,7 @@ public sealed class LocalProviderTests
         var id = await api.CreateClusterAsync(ws, Cluster(replicas: 1));
         var first = await Wall.ClusterAsync(api, ws, id, RunningWith(1), "the cluster runs");
         var firstInstance = first["instanceId"]!.GetValue<string>();
-        var firstPids = setup.StandInPids();
-        Assert.Equal(2, firstPids.Count);
+        var firstPids = await setup.StandInPidsAsync(2);
 
         (await api.PostAsync($"/api/v1/workspaces/{ws}/rayCluster/{id}/stop")).EnsureOk();
         var stopped = await Wall.ClusterAsync(api, ws, id, InState("Stopped"), "the cluster is stopped");
@@ -163,8 +162,7 @@ public sealed class LocalProviderTests
         var second = await Wall.ClusterAsync(api, ws, id, RunningWith(1), "the cluster runs again");
         var secondInstance = second["instanceId"]!.GetValue<string>();
         Assert.NotEqual(firstInstance, secondInstance);
-        var secondPids = setup.StandInPids();
-        Assert.Equal(2, secondPids.Count);
+        var secondPids = await setup.StandInPidsAsync(2);
         Assert.Empty(secondPids.Intersect(firstPids));
         Assert.All(setup.Processes(), p => Assert.Equal(secondInstance, p.InstanceId));
         // The earlier instance's folders went when the new one started.
@@ -274,8 +272,7 @@ public sealed class LocalProviderTests
             b = await api.CreateClusterAsync(ws, Cluster("b", replicas: 1));
             await Wall.ClusterAsync(api, ws, a, RunningWith(1), "a runs");
             await Wall.ClusterAsync(api, ws, b, RunningWith(1), "b runs");
-            pidsBefore = setup.StandInPids();
-            Assert.Equal(4, pidsBefore.Count);
+            pidsBefore = await setup.StandInPidsAsync(4);
         }
 
         // A new service on the same data folder: same processes, no second copy; a third cluster gets other ports.
@@ -285,8 +282,7 @@ public sealed class LocalProviderTests
         var c = await api2.CreateClusterAsync(ws, Cluster("c", replicas: 2));
         await Wall.ClusterAsync(api2, ws, c, RunningWith(2), "c runs");
         await Wall.ClusterAsync(api2, ws, b, RunningWith(1), "b runs after the restart");
-        var pidsAfter = setup.StandInPids();
-        Assert.Equal(7, pidsAfter.Count);
+        var pidsAfter = await setup.StandInPidsAsync(7);
         Assert.Subset(pidsAfter.ToHashSet(), pidsBefore.ToHashSet());
 
         var ports = new List<int>();
@@ -363,7 +359,7 @@ public sealed class LocalProviderTests
         var simRunning = await Wall.ClusterAsync(api, simulated, sim, InState("Running"), "the simulated cluster runs");
         Assert.StartsWith("http://127.0.0.1:", localRunning["dashboardUrl"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Contains("simulated", simRunning["dashboardUrl"]!.GetValue<string>(), StringComparison.Ordinal);
-        Assert.Equal(2, setup.StandInPids().Count); // only the local cluster's nodes are processes
+        await setup.StandInPidsAsync(2); // only the local cluster's nodes are processes
 
         await DeleteAndWaitAsync(api, host, setup, ws, local);
     }
