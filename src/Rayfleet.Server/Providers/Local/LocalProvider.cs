@@ -26,6 +26,8 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     public const string NodeIp = "127.0.0.1";
     private const string HealthPath = "/api/gcs_healthz";
     private const int TailLines = 15;
+    /// <summary>A head whose dashboard has not answered by then is probably missing something; the message says what.</summary>
+    private static readonly TimeSpan SlowHead = TimeSpan.FromSeconds(60);
 
     // $1 log file, $2 exit-code file, then ray and its arguments. ray runs as a child (not exec'd) so that its exit
     // code is written even when nobody waits for the shell, such as after a crash of the service.
@@ -559,6 +561,13 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         if (ready)
         {
             message = $"Running on this machine (local provider): head and {workers.Count} worker(s) as ray processes. Logs: {logs}";
+        }
+        else if (head.ReadyAt is null && head.StartedAt is { } started && now - started > SlowHead.TotalMilliseconds)
+        {
+            // Plain `pip install ray` has no dashboard: the head runs, but nothing ever answers the health request.
+            message = $"The head has run for over {SlowHead.TotalSeconds:0} seconds and its dashboard does not answer {DashboardUrl(headCommand)}{HealthPath}. "
+                      + $"The local provider needs Ray with its dashboard (pip install \"ray[default]=={ReleaseOf(request, head).RayVersion}\"), "
+                      + $"or --include-dashboard=false in the head's rayStartParams. Log: {_paths.NodeLog(state.InstanceId, head.Id)}";
         }
         else if (head.ReadyAt is null)
         {

@@ -343,6 +343,21 @@ public sealed class LocalProviderTests
     }
 
     [Fact]
+    public async Task A_head_without_dashboard_is_ready_once_its_GCS_port_accepts_connections()
+    {
+        using var setup = new LocalSetup();
+        using var host = setup.Host();
+        var api = host.Api();
+        var ws = await api.DefaultWorkspaceAsync();
+        var id = await api.CreateClusterAsync(ws, new { name = "bare", headSpec = new { cpu = "1", memory = "2Gi", rayStartParams = "--include-dashboard=false" } });
+        var running = await Wall.ClusterAsync(api, ws, id, InState("Running"), "the head-only cluster runs");
+        var record = await setup.RecordAsync(running["instanceId"]!.GetValue<string>(), Nodes(running, "Head").Single()["instanceId"]!.GetValue<string>());
+        Assert.Contains("--include-dashboard=false", Argv(record));
+        Assert.DoesNotContain("dashboard listening", setup.Log(running["instanceId"]!.GetValue<string>(), Nodes(running, "Head").Single()["instanceId"]!.GetValue<string>()), StringComparison.Ordinal);
+        await DeleteAndWaitAsync(api, host, setup, ws, id);
+    }
+
+    [Fact]
     public async Task Local_and_simulated_workspaces_run_side_by_side()
     {
         using var setup = new LocalSetup();
