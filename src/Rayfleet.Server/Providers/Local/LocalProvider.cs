@@ -397,7 +397,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         var log = _paths.NodeLog(state.InstanceId, head.Id);
         var how = head.LastExitCode is { } code
             ? $"exited with code {code}{SignalName(code)}"
-            : "exited while Rayfleet was not running; its exit code is unknown";
+            : "exited; its exit code is unknown because its wrapper shell was killed as well";
         var tail = Tail(log);
         state.FailureMessage = $"The Ray head {head.Id} {how}."
                                + (tail.Length > 0 ? $" Last lines of {log}:\n{tail}\n" : $" Its log {log} is empty. ")
@@ -801,7 +801,6 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         foreach (var process in _children.Values) process.Dispose();
         _children.Clear();
         _http.Dispose();
-        foreach (var gate in _locks) gate.Dispose();
     }
 
     /// <summary>
