@@ -4,6 +4,7 @@ using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.Options;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Server.Persistence;
+using Rayfleet.Server.Providers.Local;
 
 namespace Rayfleet.Server.Hosting;
 
@@ -12,7 +13,8 @@ namespace Rayfleet.Server.Hosting;
 /// empty store. Registered before every other hosted service, so nothing reads the store before it is ready.
 /// </summary>
 public sealed partial class DatabaseInitializer(
-    IServiceScopeFactory scopes, IOptions<RayfleetOptions> options, TimeProvider time, ILogger<DatabaseInitializer> logger) : IHostedService
+    IServiceScopeFactory scopes, IOptions<RayfleetOptions> options, IMachineCapacity machine, TimeProvider time,
+    ILogger<DatabaseInitializer> logger) : IHostedService
 {
     public bool Ready { get; private set; }
 
@@ -27,28 +29,40 @@ public sealed partial class DatabaseInitializer(
         if (!await db.Workspaces.AnyAsync(cancellationToken))
         {
             var o = options.Value;
+            var (cu, gpu) = DefaultQueueCapacity(o, machine);
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
             var id = Ids.Workspace();
             db.Workspaces.Add(new WorkspaceRow
             {
                 Id = id, Name = "default", Provider = o.DefaultProvider, RegionId = o.RegionId,
-                ResourceSpec = Core.Capacity.Quantity.FormatCu(o.DefaultQueueCu) + "cu", CreateTime = now,
+                ResourceSpec = Core.Capacity.Quantity.FormatCu(cu) + "cu", CreateTime = now,
             });
             db.Queues.Add(new QueueRow
             {
-                WorkspaceId = id, Name = ClusterRules.DefaultQueue, Cu = o.DefaultQueueCu, Gpu = o.DefaultQueueGpu,
-                Category = o.DefaultQueueGpu > 0 ? "GPU" : "CPU", CreateTime = now,
+                WorkspaceId = id, Name = ClusterRules.DefaultQueue, Cu = cu, Gpu = gpu,
+                Category = gpu > 0 ? "GPU" : "CPU", CreateTime = now,
             });
             await db.SaveChangesAsync(cancellationToken);
-            LogSeeded(logger, id, o.DefaultQueueCu);
+            LogSeeded(logger, id, o.DefaultProvider, cu, gpu);
         }
         Ready = true;
     }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Created workspace 'default' ({WorkspaceId}) with root_queue of {Cu} CU")]
-    private static partial void LogSeeded(ILogger logger, string workspaceId, decimal cu);
+    /// <summary>
+    /// What is configured; else, with the local provider as the default, what this machine has (its clusters all run
+    /// here); else the fixed fallback.
+    /// </summary>
+    public static (decimal Cu, int Gpu) DefaultQueueCapacity(RayfleetOptions o, IMachineCapacity machine)
+    {
+        var local = o.DefaultProvider == ProviderNames.Local;
+        return (o.DefaultQueueCu ?? (local ? machine.QueueCu() : RayfleetOptions.FallbackQueueCu),
+                o.DefaultQueueGpu ?? (local ? machine.Gpus : RayfleetOptions.FallbackQueueGpu));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created workspace 'default' ({WorkspaceId}, provider {Provider}) with root_queue of {Cu} CU and {Gpu} GPU(s)")]
+    private static partial void LogSeeded(ILogger logger, string workspaceId, string provider, decimal cu, int gpu);
 }
 
 /// <summary>Per-connection SQLite settings: full fsync on commit (acknowledged means durable) and a busy timeout.</summary>

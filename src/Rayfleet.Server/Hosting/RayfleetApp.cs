@@ -6,6 +6,7 @@ using Rayfleet.Server.Api;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
+using Rayfleet.Server.Providers.Local;
 using Rayfleet.Server.Providers.Simulated;
 using Rayfleet.Server.Reconciler;
 using Scalar.AspNetCore;
@@ -25,6 +26,7 @@ public static class RayfleetApp
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.AddSingleton<IValidateOptions<RayfleetOptions>, RayfleetOptionsValidator>();
+        services.AddSingleton<IValidateOptions<RayfleetOptions>, LocalProviderOptionsValidator>();
 
         var dataDirectory = Path.GetFullPath(builder.Configuration[$"{RayfleetOptions.Section}:DataDirectory"] ?? "./data");
         Directory.CreateDirectory(dataDirectory);
@@ -40,6 +42,8 @@ public static class RayfleetApp
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<Catalogs>();
         services.AddSingleton<QueueAdmissionService>();
+        services.AddSingleton<IMachineCapacity, MachineCapacity>();
+        services.AddSingleton<IClusterProvider, LocalProvider>();
         services.AddSingleton<IClusterProvider, SimulatedProvider>();
         services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         services.AddScoped<ClusterReconcilePass>();

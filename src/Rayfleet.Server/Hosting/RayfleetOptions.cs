@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Rayfleet.Server.Providers.Local;
 
 namespace Rayfleet.Server.Hosting;
 
@@ -9,15 +10,22 @@ public sealed class RayfleetOptions
     /// <summary>Folder for the SQLite database and provider state; created when missing.</summary>
     [Required] public string DataDirectory { get; set; } = "./data";
 
-    /// <summary>Provider of workspaces that name none: <c>simulated</c> (this release), <c>local</c> and <c>kubernetes</c> later.</summary>
-    [Required] public string DefaultProvider { get; set; } = "simulated";
+    /// <summary>Provider of workspaces that name none: <c>local</c> (ray processes on this machine) or <c>simulated</c>.</summary>
+    [Required] public string DefaultProvider { get; set; } = ProviderNames.Local;
 
     [Required] public string RegionId { get; set; } = "local";
 
-    /// <summary>Capacity of the <c>root_queue</c> of the <c>default</c> workspace created on first start.</summary>
-    [Range(typeof(decimal), "0.001", "1000000000")] public decimal DefaultQueueCu { get; set; } = 64;
+    /// <summary>
+    /// Capacity of the <c>root_queue</c> of the <c>default</c> workspace created on first start. When not set: this
+    /// machine's capacity with the local provider as the default, else <see cref="FallbackQueueCu"/>.
+    /// </summary>
+    [Range(typeof(decimal), "0.001", "1000000000")] public decimal? DefaultQueueCu { get; set; }
 
-    [Range(0, 1_000_000)] public int DefaultQueueGpu { get; set; }
+    /// <summary>GPUs of that <c>root_queue</c>. When not set: this machine's GPUs with the local provider, else <see cref="FallbackQueueGpu"/>.</summary>
+    [Range(0, 1_000_000)] public int? DefaultQueueGpu { get; set; }
+
+    public const decimal FallbackQueueCu = 64;
+    public const int FallbackQueueGpu = 8;
 
     /// <summary>Capacity of the root_queue of a workspace created without resourceSpec.cu.</summary>
     [Range(typeof(decimal), "0.001", "1000000000")] public decimal NewWorkspaceQueueCu { get; set; } = 64;
@@ -25,6 +33,8 @@ public sealed class RayfleetOptions
     public ReconcilerOptions Reconciler { get; set; } = new();
 
     public SimulatedProviderOptions Simulated { get; set; } = new();
+
+    public LocalProviderOptions Local { get; set; } = new();
 
     public List<ReleaseVersionOptions> ReleaseVersions { get; set; } = [];
 

@@ -37,5 +37,6 @@ public sealed class RayfleetOptionsValidator : IValidateOptions<RayfleetOptions>
 public static class ProviderNames
 {
     public const string Simulated = "simulated";
-    public static readonly IReadOnlySet<string> Known = new HashSet<string>(StringComparer.Ordinal) { Simulated };
+    public const string Local = "local";
+    public static readonly IReadOnlySet<string> Known = new HashSet<string>(StringComparer.Ordinal) { Local, Simulated };
 }

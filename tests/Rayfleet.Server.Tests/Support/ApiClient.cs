@@ -19,10 +19,15 @@ public sealed record ApiResponse(HttpStatusCode Status, string Body, HttpRespons
     }
 }
 
-/// <summary>Raw HTTP against the in-process host, asserting on wire bytes rather than on our own contract types.</summary>
-public sealed class ApiClient(HttpClient http, RayfleetHost host)
+/// <summary>
+/// Raw HTTP against the service, asserting on wire bytes rather than on our own contract types. The waits that move
+/// the fake clock need the in-process host; without one (a service in its own process) only plain calls work.
+/// </summary>
+public sealed class ApiClient(HttpClient http, RayfleetHost? host = null)
 {
     public HttpClient Http => http;
+
+    private RayfleetHost InProcess => host ?? throw new InvalidOperationException("This wait moves the fake clock of an in-process host; there is none.");
 
     public async Task<ApiResponse> SendAsync(HttpMethod method, string path, string? body = null)
     {
@@ -77,7 +82,7 @@ public sealed class ApiClient(HttpClient http, RayfleetHost host)
             if (until(last)) return last;
             if (DateTime.UtcNow > end)
                 throw new TimeoutException($"Cluster {clusterId} did not reach the expected state; last seen: {last.ToJsonString()}");
-            host.Clock.Advance(step ?? TimeSpan.FromMilliseconds(500));
+            InProcess.Clock.Advance(step ?? TimeSpan.FromMilliseconds(500));
             await Task.Yield();
             await WaitForQuietAsync();
         }
@@ -89,7 +94,7 @@ public sealed class ApiClient(HttpClient http, RayfleetHost host)
     public async Task WaitForQuietAsync()
     {
         var end = DateTime.UtcNow + TimeSpan.FromSeconds(2);
-        var reconciler = host.Reconciler;
+        var reconciler = InProcess.Reconciler;
         while (DateTime.UtcNow < end)
         {
             var before = reconciler.PassCount;

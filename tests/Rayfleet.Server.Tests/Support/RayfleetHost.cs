@@ -10,7 +10,8 @@ using Rayfleet.Server.Reconciler;
 namespace Rayfleet.Server.Tests.Support;
 
 /// <summary>
-/// The real service in process, on a fresh data folder (or a given one, to restart on it), with a fake clock.
+/// The real service in process, on a fresh data folder (or a given one, to restart on it), with a fake clock (or the
+/// system clock, for tests of real processes, which run in real time). The default provider is the simulated one.
 /// </summary>
 public sealed class RayfleetHost : WebApplicationFactory<Program>
 {
@@ -18,12 +19,14 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
     private readonly bool _ownsDirectory;
 
     private readonly Action<IServiceCollection>? _services;
+    private readonly bool _systemClock;
 
     public RayfleetHost(
         string? dataDirectory = null, FakeTimeProvider? clock = null, IDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? services = null, bool kestrel = false)
+        Action<IServiceCollection>? services = null, bool systemClock = false, bool kestrel = false)
     {
         _services = services;
+        _systemClock = systemClock;
         // A real socket on loopback, for tests that need the raw request target and headers exactly as sent.
         if (kestrel) UseKestrel(o => o.Listen(System.Net.IPAddress.Loopback, 0));
         _ownsDirectory = dataDirectory is null;
@@ -33,6 +36,7 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
         _settings = new Dictionary<string, string?>
         {
             ["Rayfleet:DataDirectory"] = DataDirectory,
+            ["Rayfleet:DefaultProvider"] = "simulated",
             ["Rayfleet:Reconciler:ResyncInterval"] = "00:00:30",
             ["Rayfleet:Reconciler:MaxParallelism"] = "4",
             ["Rayfleet:Simulated:NodeStartDelay"] = "00:00:02",
@@ -50,6 +54,7 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
     public static readonly AccessKey AdminKey = new("RFAKTESTADMIN0000000000", "test-admin-secret-0123456789abcd");
 
     public string DataDirectory { get; }
+    /// <summary>The service's clock, unless it runs on the system clock (then advancing this one changes nothing).</summary>
     public FakeTimeProvider Clock { get; }
 
     public ClusterReconciler Reconciler => Services.GetRequiredService<ClusterReconciler>();
@@ -62,7 +67,7 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
     /// <summary>Hides the factory's CreateClient: clients of the test host sign their requests unless asked not to.</summary>
     public new HttpClient CreateClient() => SignedClient(AdminKey);
 
-    public HttpClient SignedClient(AccessKey key) => CreateDefaultClient(new SigningHandler(key, Clock));
+    public HttpClient SignedClient(AccessKey key) => CreateDefaultClient(new SigningHandler(key, _systemClock ? TimeProvider.System : Clock));
 
     public HttpClient UnsignedClient() => CreateDefaultClient();
 
@@ -72,8 +77,11 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
         builder.UseEnvironment("Testing");
         builder.ConfigureServices(services =>
         {
-            services.RemoveAll<TimeProvider>();
-            services.AddSingleton<TimeProvider>(Clock);
+            if (!_systemClock)
+            {
+                services.RemoveAll<TimeProvider>();
+                services.AddSingleton<TimeProvider>(Clock);
+            }
             _services?.Invoke(services);
         });
     }
