@@ -39,7 +39,7 @@ public sealed class ApiLoad(HttpClient http, string workspaceId)
             UseCookies = false,
             AutomaticDecompression = DecompressionMethods.None,
         };
-        return new HttpClient(key is null ? sockets : new SigningHandler(key, sockets))
+        return new HttpClient(key is null ? sockets : new Acs3SigningHandler(key, TimeProvider.System) { InnerHandler = sockets })
         {
             BaseAddress = baseAddress,
             Timeout = TimeSpan.FromSeconds(60),

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Rayfleet.Core.Signing;
+using Rayfleet.Server.Auth;
 
 namespace Rayfleet.Bench;
 
@@ -19,7 +20,7 @@ public static class BenchRun
 
         ServicePhase service;
         string serviceDatabase;
-        var accessKey = options.SignRequests ? SigningHandler.NewKey() : null;
+        var accessKey = options.SignRequests ? new AccessKey(AccessKeyStore.NewKeyId(), AccessKeyStore.NewSecret()) : null;
         await using (var host = await ServiceHost.StartAsync(contentRoot, serviceDirectory, options.Reconciler, accessKey, ct))
         {
             Console.WriteLine($"Service ready at {host.BaseAddress}; API phase: {options.WarmupSeconds} s warmup + {options.DurationSeconds} s measured...");

@@ -67,7 +67,7 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
     /// <summary>Hides the factory's CreateClient: clients of the test host sign their requests unless asked not to.</summary>
     public new HttpClient CreateClient() => SignedClient(AdminKey);
 
-    public HttpClient SignedClient(AccessKey key) => CreateDefaultClient(new SigningHandler(key, _systemClock ? TimeProvider.System : Clock));
+    public HttpClient SignedClient(AccessKey key) => CreateDefaultClient(new Acs3SigningHandler(key, _systemClock ? TimeProvider.System : Clock));
 
     public HttpClient UnsignedClient() => CreateDefaultClient();
 

@@ -1,3 +1,4 @@
+using Rayfleet.Core.Signing;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -77,7 +78,7 @@ public sealed class ServiceProcess : IDisposable
 
     /// <summary>A client of the service process, signing with the admin key on the system clock (the service's clock).</summary>
     public static HttpClient Client(Uri address) =>
-        new(new SigningHandler(RayfleetHost.AdminKey, TimeProvider.System) { InnerHandler = new SocketsHttpHandler { UseProxy = false } })
+        new(new Acs3SigningHandler(RayfleetHost.AdminKey, TimeProvider.System) { InnerHandler = new SocketsHttpHandler { UseProxy = false } })
         {
             BaseAddress = address,
             Timeout = TimeSpan.FromSeconds(10),
