@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Rayfleet.Server.Api;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
+using Rayfleet.Server.Providers.Kubernetes;
 using Rayfleet.Server.Providers.Simulated;
 using Rayfleet.Server.Reconciler;
 using Scalar.AspNetCore;
@@ -40,6 +41,14 @@ public static class RayfleetApp
         services.AddSingleton<Catalogs>();
         services.AddSingleton<QueueAdmissionService>();
         services.AddSingleton<IClusterProvider, SimulatedProvider>();
+        // The Kubernetes provider only when an API server is configured: the service must start without a cluster.
+        var configured = new HashSet<string>(StringComparer.Ordinal) { ProviderNames.Simulated };
+        if (KubernetesProviderOptions.IsConfiguredIn(builder.Configuration))
+        {
+            services.AddKubernetesProvider(builder.Configuration);
+            configured.Add(ProviderNames.Kubernetes);
+        }
+        services.AddSingleton(new ConfiguredProviders(configured));
         services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         services.AddScoped<ClusterReconcilePass>();
         services.AddScoped<MutationRunner>();

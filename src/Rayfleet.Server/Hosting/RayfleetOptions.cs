@@ -9,7 +9,7 @@ public sealed class RayfleetOptions
     /// <summary>Folder for the SQLite database and provider state; created when missing.</summary>
     [Required] public string DataDirectory { get; set; } = "./data";
 
-    /// <summary>Provider of workspaces that name none: <c>simulated</c> (this release), <c>local</c> and <c>kubernetes</c> later.</summary>
+    /// <summary>Provider of workspaces that name none: <c>simulated</c>, or <c>kubernetes</c> when <c>Rayfleet:Kubernetes</c> is configured.</summary>
     [Required] public string DefaultProvider { get; set; } = "simulated";
 
     [Required] public string RegionId { get; set; } = "local";
