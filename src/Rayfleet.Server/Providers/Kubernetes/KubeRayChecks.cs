@@ -67,9 +67,9 @@ public static partial class KubeRayChecks
                 var groupName = group["groupName"]?.GetValue<string>() ?? "";
                 if (groupName.Length == 0) problems.Add($"{path}.groupName is required.");
                 else if (!seen.Add(groupName)) problems.Add($"{path}.groupName '{groupName}' is used by another group.");
-                var replicas = group["replicas"]?.GetValue<int>();
-                var min = group["minReplicas"]?.GetValue<int>();
-                var max = group["maxReplicas"]?.GetValue<int>();
+                var replicas = group["replicas"].AsInt();
+                var min = group["minReplicas"].AsInt();
+                var max = group["maxReplicas"].AsInt();
                 if (!autoscaling && (min is null || max is null)) problems.Add($"{path}: minReplicas and maxReplicas are required when autoscaling is off.");
                 if (min < 0 || max < 0 || replicas < 0) problems.Add($"{path}: replica counts must not be negative.");
                 if (min > max) problems.Add($"{path}: minReplicas ({min}) is greater than maxReplicas ({max}).");

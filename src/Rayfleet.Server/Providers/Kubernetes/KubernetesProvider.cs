@@ -170,7 +170,7 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         {
             var k8sName = group["groupName"]?.GetValue<string>();
             var spec = request.Spec.Workers.FirstOrDefault(w => RayClusterManifest.GroupName(w.GroupName) == k8sName);
-            if (spec is not null && group["replicas"]?.GetValue<int>() is { } r) result[spec.GroupName] = r;
+            if (spec is not null && group["replicas"].AsInt() is { } r) result[spec.GroupName] = r;
         }
         return result;
     }
@@ -178,9 +178,9 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
     private static bool SameReplicas(JsonObject live, JsonObject manifest)
     {
         var have = (live["spec"]?["workerGroupSpecs"] as JsonArray ?? []).OfType<JsonObject>()
-            .ToDictionary(g => g["groupName"]?.GetValue<string>() ?? "", g => g["replicas"]?.GetValue<int>() ?? 0, StringComparer.Ordinal);
+            .ToDictionary(g => g["groupName"]?.GetValue<string>() ?? "", g => g["replicas"].AsInt() ?? 0, StringComparer.Ordinal);
         return (manifest["spec"]?["workerGroupSpecs"] as JsonArray ?? []).OfType<JsonObject>()
-            .All(g => have.TryGetValue(g["groupName"]?.GetValue<string>() ?? "", out var r) && r == g["replicas"]?.GetValue<int>());
+            .All(g => have.TryGetValue(g["groupName"]?.GetValue<string>() ?? "", out var r) && r == g["replicas"].AsInt());
     }
 
     private static string ManifestHash(JsonObject manifest)

@@ -29,8 +29,8 @@ public static class RayClusterStatus
             .ToList();
         var status = rayCluster["status"] as JsonObject;
         var conditions = status?["conditions"] as JsonArray;
-        var generation = rayCluster["metadata"]?["generation"]?.GetValue<long>() ?? 0;
-        var observedGeneration = status?["observedGeneration"]?.GetValue<long>() ?? 0;
+        var generation = rayCluster["metadata"]?["generation"].AsLong() ?? 0;
+        var observedGeneration = status?["observedGeneration"].AsLong() ?? 0;
 
         var headPod = pods.Where(IsHead).OrderByDescending(p => p.Metadata?.CreationTimestamp).FirstOrDefault();
         var workerPods = pods.Where(p => !IsHead(p)).ToList();
@@ -48,8 +48,8 @@ public static class RayClusterStatus
 
         var headCondition = Condition(conditions, "HeadPodReady");
         var headReady = headCondition is not null ? headCondition.Status == "True" : headPod is not null && PodReady(headPod);
-        var desired = status?["desiredWorkerReplicas"]?.GetValue<int>() ?? DesiredWorkers(rayCluster);
-        var readyWorkers = status?["readyWorkerReplicas"]?.GetValue<int>() ?? workerPods.Count(PodReady);
+        var desired = status?["desiredWorkerReplicas"].AsInt() ?? DesiredWorkers(rayCluster);
+        var readyWorkers = status?["readyWorkerReplicas"].AsInt() ?? workerPods.Count(PodReady);
         var provisionedCondition = Condition(conditions, "RayClusterProvisioned");
         var provisioned = provisionedCondition is not null ? provisionedCondition.Status == "True" : headReady && readyWorkers >= desired;
         var replicaFailure = Condition(conditions, "ReplicaFailure") is { Status: "True" } failure ? failure : null;
@@ -91,7 +91,7 @@ public static class RayClusterStatus
 
     private static int DesiredWorkers(JsonObject rayCluster) =>
         (rayCluster["spec"]?["workerGroupSpecs"] as JsonArray)?.OfType<JsonObject>()
-            .Sum(g => (g["replicas"]?.GetValue<int>() ?? 0) * (g["numOfHosts"]?.GetValue<int>() ?? 1)) ?? 0;
+            .Sum(g => (g["replicas"].AsInt() ?? 0) * (g["numOfHosts"].AsInt() ?? 1)) ?? 0;
 
     public static bool IsHead(V1Pod pod) =>
         pod.Metadata?.Labels?.TryGetValue(RayfleetLabels.RayNodeType, out var t) == true && t == "head";
