@@ -43,13 +43,23 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
         public string? RetryAfter { get; } = retryAfter;
     }
 
-    private readonly List<(Func<HttpRequest, bool> Match, TaskCompletionSource Release)> _stalls = [];
+    private sealed class StallRule(Func<HttpRequest, bool> match, int times, TaskCompletionSource release)
+    {
+        public Func<HttpRequest, bool> Match { get; } = match;
+        public int Remaining { get; set; } = times;
+        public TaskCompletionSource Release { get; } = release;
+    }
 
-    /// <summary>Holds every matching request until the returned source is completed (or the client gives up).</summary>
-    public TaskCompletionSource Stall(Func<HttpRequest, bool> match)
+    private readonly List<StallRule> _stalls = [];
+
+    /// <summary>
+    /// Holds the next <paramref name="times"/> matching requests until the returned source is completed or the client
+    /// gives up, as a slow API server would.
+    /// </summary>
+    public TaskCompletionSource Stall(Func<HttpRequest, bool> match, int times = int.MaxValue)
     {
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        lock (_lock) _stalls.Add((match, release));
+        lock (_lock) _stalls.Add(new StallRule(match, times, release));
         return release;
     }
 
@@ -304,8 +314,16 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
         using (var reader = new StreamReader(request.Body, Encoding.UTF8))
             body = await reader.ReadToEndAsync();
 
-        Task? stall;
-        lock (_lock) stall = _stalls.FirstOrDefault(s => !s.Release.Task.IsCompleted && s.Match(request)).Release?.Task;
+        Task? stall = null;
+        lock (_lock)
+        {
+            var rule = _stalls.FirstOrDefault(s => s.Remaining > 0 && !s.Release.Task.IsCompleted && s.Match(request));
+            if (rule is not null)
+            {
+                rule.Remaining--;
+                stall = rule.Release.Task;
+            }
+        }
         if (stall is not null)
         {
             try

@@ -362,8 +362,12 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
         _ => JsonNode.Parse(KubernetesJson.Serialize(body)),
     };
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        // The provider is one singleton under two service types, so the container may dispose it twice.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         await _stop.CancelAsync();
         foreach (var scope in _scopes.Values)
         {
