@@ -143,7 +143,8 @@ public sealed partial class ClusterReconcilePass(
         // The tombstone stays until the provider confirms the resources are gone: nothing is orphaned by a delete.
         if (row.InstanceId is not null && !await provider.RemoveAsync(row.InstanceId, ct))
             return new PassResult(_poll, []);
-        await RemoveEarlierInstancesAsync(provider, row, ct, includeCurrent: true);
+        if (!await RemoveEarlierInstancesAsync(provider, row, ct, includeCurrent: true))
+            return new PassResult(_poll, []);
         var released = await QueueAdmissionService.StageReleaseAsync(db, row, ct);
         db.Clusters.Remove(row);
         await db.SaveChangesAsync(ct);
@@ -171,12 +172,15 @@ public sealed partial class ClusterReconcilePass(
         return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
     }
 
-    private static async Task RemoveEarlierInstancesAsync(IClusterProvider provider, ClusterRow row, CancellationToken ct, bool includeCurrent = false)
+    /// <summary>True once nothing of the listed instances is left.</summary>
+    private static async Task<bool> RemoveEarlierInstancesAsync(IClusterProvider provider, ClusterRow row, CancellationToken ct, bool includeCurrent = false)
     {
         // A Start from Error gives a new instance; the failed one's leftovers go here rather than waiting for a resync.
+        var gone = true;
         foreach (var instance in await provider.ListInstancesAsync(row.Id, ct))
             if (instance.StartsWith(row.Id + "-", StringComparison.Ordinal) && (includeCurrent || instance != row.InstanceId))
-                await provider.RemoveAsync(instance, ct);
+                gone &= await provider.RemoveAsync(instance, ct);
+        return gone;
     }
 
     private async Task<IReadOnlyList<ProviderVolume>> VolumesAsync(string workspaceId, ClusterSpec spec, CancellationToken ct)

@@ -146,7 +146,7 @@ public static class ManifestCases
 
     public static Case Named(string name) => All().Single(c => c.Name == name);
 
-    public static System.Text.Json.Nodes.JsonObject Build(Case c, bool suspend = false, ReleaseVersion? release = null) =>
+    public static System.Text.Json.Nodes.JsonObject Build(Case c, bool? suspend = false, ReleaseVersion? release = null) =>
         RayClusterManifest.Build(new RayClusterManifestInput(c.Request(release: release), Namespace, GpuTypes, suspend), c.Options);
 
     public static ImmutableList<T> L<T>(params T[] items) => [.. items];

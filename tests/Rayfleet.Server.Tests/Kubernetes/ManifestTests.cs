@@ -16,7 +16,7 @@ public sealed class ManifestTests
     public void Every_generated_manifest_validates_against_the_v1_CRD_schema_and_KubeRays_checks(string name)
     {
         var c = Named(name);
-        foreach (var suspend in new[] { false, true })
+        foreach (var suspend in new bool?[] { false, true, null })
         {
             var manifest = Build(c, suspend);
             Assert.Equal([], CrdSchema.RayClusterV1.Validate(manifest));
@@ -231,6 +231,8 @@ public sealed class ManifestTests
         var m = Build(Named("Kueue queue label on"));
         Assert.Equal("team-a-queue", m["metadata"]!["labels"]!["kueue.x-k8s.io/queue-name"]!.GetValue<string>());
         Assert.Equal("Team_A.Queue", m["metadata"]!["labels"]!["rayfleet.io/queue"]!.GetValue<string>());
+        // Under Kueue, suspend is left to the queue.
+        Assert.Null(Build(Named("Kueue queue label on"), suspend: null)["spec"]!["suspend"]);
     }
 
     [Fact]

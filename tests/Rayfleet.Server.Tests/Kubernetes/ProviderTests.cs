@@ -404,6 +404,35 @@ public sealed class ProviderTests
     }
 
     [Fact]
+    public async Task Under_Kueue_suspend_is_left_to_the_queue_and_a_Start_makes_a_new_RayCluster()
+    {
+        await using var h = await ProviderHarness.StartAsync(o => o.KueueQueueLabel = true);
+        var ns = h.Namespace();
+        await h.ApplyAsync(h.Request(Spec, I1));
+        Assert.DoesNotContain("\"suspend\"", h.Api.Requests.Single(IsRayClusterPatch).Body, StringComparison.Ordinal);
+        Assert.Equal("root-queue", h.Api.Get("rayclusters", ns, ClusterId)!["metadata"]!["labels"]!["kueue.x-k8s.io/queue-name"]!.GetValue<string>());
+
+        // Kueue's webhook holds it until the queue admits it.
+        h.Api.Mutate("rayclusters", ns, ClusterId, rc => rc["spec"]!["suspend"] = true);
+        var held = await h.ApplyUntilAsync(h.Request(Spec, I1), o => o.Message!.Contains("Kueue", StringComparison.Ordinal));
+        Assert.Contains("Suspended until Kueue admits it to queue root-queue", held.Message, StringComparison.Ordinal);
+        Assert.False(h.Api.Get("rayclusters", ns, ClusterId)!["spec"]!["suspend"] is null);
+
+        h.Api.Mutate("rayclusters", ns, ClusterId, rc => rc["spec"]!["suspend"] = false);
+        h.KubeRay.Reconcile(ns, ClusterId);
+        await h.ApplyUntilAsync(h.Request(Spec, I1), o => o.Phase == ObservedPhase.Ready);
+
+        var uid = h.Api.Get("rayclusters", ns, ClusterId)!["metadata"]!["uid"]!.GetValue<string>();
+        Assert.False(await h.Provider.StopAsync(I1, CancellationToken.None));
+        h.KubeRay.Reconcile(ns, ClusterId);
+        Assert.True(await h.Provider.StopAsync(I1, CancellationToken.None));
+        await Conditions.UntilAsync(() => h.KubeRay.Pods(ns, ClusterId).Count == 0 && h.Provider.Cache.Pods(ns, ClusterId).Count == 0, "the pods gone from the cache");
+        var started = await h.ApplyAsync(h.Request(Spec, I2));
+        Assert.Equal(ObservedPhase.Pending, started.Phase);
+        await h.ApplyUntilAsync(h.Request(Spec, I2), o => h.Api.Get("rayclusters", ns, ClusterId) is { } rc && rc["metadata"]!["uid"]!.GetValue<string>() != uid);
+    }
+
+    [Fact]
     public async Task A_cluster_KubeRay_would_refuse_is_an_error_before_anything_is_written()
     {
         await using var h = await ProviderHarness.StartAsync();

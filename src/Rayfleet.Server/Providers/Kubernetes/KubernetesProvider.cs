@@ -106,7 +106,9 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
 
             var sameInstance = live is not null && liveInstance == request.InstanceId;
             var replicas = DesiredReplicas(request, sameInstance ? live : null);
-            var manifest = RayClusterManifest.Build(new RayClusterManifestInput(request, ns, _catalogs.GpuTypes, Suspend: false, replicas), _options);
+            // Under Kueue the queue decides when a RayCluster runs: its webhook suspends a new one until admitted.
+            var suspend = _options.KueueQueueLabel ? (bool?)null : false;
+            var manifest = RayClusterManifest.Build(new RayClusterManifestInput(request, ns, _catalogs.GpuTypes, suspend, replicas), _options);
             var problems = KubeRayChecks.Check(manifest);
             if (problems.Count > 0)
                 return Failed("KubeRay would refuse this cluster: " + string.Join(" ", problems), endpoints);
@@ -114,7 +116,8 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
             if (live is not null && !sameInstance)
             {
                 // A Start: reuse the suspended RayCluster when its pods would look the same; otherwise make it anew.
-                var parked = live["spec"]?["suspend"]?.GetValue<bool>() == true && Cache.Pods(ns, name, liveInstance).Count == 0;
+                // Under Kueue a Start always makes a new RayCluster, which Kueue admits afresh.
+                var parked = live["spec"]?["suspend"]?.GetValue<bool>() == true && Cache.Pods(ns, name, liveInstance).Count == 0 && !_options.KueueQueueLabel;
                 var sameShape = Annotation(live, RayfleetLabels.PodShape) == Annotation(manifest, RayfleetLabels.PodShape);
                 if (!parked || !sameShape)
                 {

@@ -34,7 +34,8 @@ public sealed record RayClusterManifestInput(
     ProviderClusterRequest Request,
     string Namespace,
     IReadOnlyDictionary<string, GpuTypeOptions> GpuTypes,
-    bool Suspend,
+    /// <summary><c>spec.suspend</c>; null leaves it out, to whoever else decides it (Kueue admits a queued RayCluster by unsuspending it).</summary>
+    bool? Suspend,
     /// <summary>Worker count per group as it goes into <c>replicas</c>; a group missing here gets its granted count.</summary>
     IReadOnlyDictionary<string, int>? Replicas = null);
 
@@ -106,9 +107,9 @@ public static partial class RayClusterManifest
         var clusterSpec = new JsonObject
         {
             ["rayVersion"] = request.Release.RayVersion,
-            ["suspend"] = input.Suspend,
-            ["enableInTreeAutoscaling"] = spec.Head.EnableAutoScaling,
         };
+        if (input.Suspend is { } suspend) clusterSpec["suspend"] = suspend;
+        clusterSpec["enableInTreeAutoscaling"] = spec.Head.EnableAutoScaling;
         if (spec.Head.EnableAutoScaling)
         {
             clusterSpec["autoscalerOptions"] = new JsonObject

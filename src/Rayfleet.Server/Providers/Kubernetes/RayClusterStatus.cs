@@ -39,6 +39,13 @@ public static class RayClusterStatus
             return new MappedStatus(ObservedPhase.Failed, $"Head pod {headPod.Metadata!.Name} failed: {fatal}", nodes);
 
         var details = new List<string>();
+        if (rayCluster["spec"]?["suspend"]?.GetValue<bool>() == true)
+        {
+            details.Add(rayCluster["metadata"]?["labels"]?[RayfleetLabels.KueueQueue] is { } queue
+                ? $"Suspended until Kueue admits it to queue {queue.GetValue<string>()}."
+                : "The RayCluster is suspended.");
+            return Pending(details, events, nodes);
+        }
         if (Condition(conditions, "RayClusterSuspending") is { Status: "True" } || Condition(conditions, "RayClusterSuspended") is { Status: "True" }
             || (conditions is null && status?["state"]?.GetValue<string>() == "suspended"))
         {
