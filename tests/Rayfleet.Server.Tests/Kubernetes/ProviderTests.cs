@@ -105,7 +105,7 @@ public sealed class ProviderTests
         Assert.Equal(I2, stored["metadata"]!["labels"]!["rayfleet.io/instance-id"]!.GetValue<string>());
         Assert.All(h.KubeRay.Pods(ns, ClusterId), p => Assert.Equal(I2, FakeKubeRay.Label(p, "rayfleet.io/instance-id")));
         Assert.Equal(4, resumed.Nodes.Count);
-        Assert.DoesNotContain(h.Api.Requests, r => r.Method == "DELETE");
+        Assert.DoesNotContain(h.Api.Requests, r => r.Method == "DELETE" && r.Path.Contains("/rayclusters/", StringComparison.Ordinal));
         Assert.Equal([I2], await h.Provider.ListInstancesAsync(ClusterId, CancellationToken.None));
     }
 

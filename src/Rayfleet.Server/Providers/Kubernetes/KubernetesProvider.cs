@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -37,7 +38,8 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
     private readonly ILogger _logger;
     private readonly HashSet<string> _readyNamespaces = new(StringComparer.Ordinal);
     private readonly Lock _namespacesLock = new();
-    private readonly SemaphoreSlim[] _locks = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
+    // One gate per cluster, not striped: a stalled API call must hold up only its own cluster's passes.
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
 
     public KubernetesProvider(
         IKubernetes client, IOptions<KubernetesProviderOptions> options, Catalogs catalogs, IDataProtectionProvider protection,
@@ -117,7 +119,9 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
             {
                 // A Start: reuse the suspended RayCluster when its pods would look the same; otherwise make it anew.
                 // Under Kueue a Start always makes a new RayCluster, which Kueue admits afresh.
-                var parked = live["spec"]?["suspend"]?.GetValue<bool>() == true && Cache.Pods(ns, name, liveInstance).Count == 0 && !_options.KueueQueueLabel;
+                var parked = live["spec"]?["suspend"]?.GetValue<bool>() == true && !_options.KueueQueueLabel
+                             // The pod watch may lag the Stop that saw them gone: ask the API server before recreating.
+                             && (Cache.Pods(ns, name, liveInstance).Count == 0 || !await PodsRemainAsync(liveInstance!, ct));
                 var sameShape = Annotation(live, RayfleetLabels.PodShape) == Annotation(manifest, RayfleetLabels.PodShape);
                 if (!parked || !sameShape)
                 {
@@ -133,7 +137,9 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
             manifest["metadata"]!["annotations"]![AppliedHash] = hash;
             try
             {
+                // A new instance brings its Secret along, or drops the one an earlier instance with fault tolerance left.
                 if (!sameInstance && password is not null) await ApplySecretAsync(ns, request, password, ct);
+                else if (!sameInstance) await DeleteSecretAsync(ns, RayClusterManifest.RedisSecretName(request.ClusterId), ct);
                 var before = live;
                 if (!sameInstance || Annotation(live!, AppliedHash) != hash || !SameReplicas(live!, manifest))
                     live = await ApplyRayClusterAsync(ns, name, manifest, ct);
@@ -536,7 +542,7 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         _ => null,
     };
 
-    private SemaphoreSlim Gate(string clusterId) => _locks[(StringComparer.Ordinal.GetHashCode(clusterId) & 0x7fffffff) % _locks.Length];
+    private SemaphoreSlim Gate(string clusterId) => _gates.GetOrAdd(clusterId, _ => new SemaphoreSlim(1, 1));
 
     public ValueTask DisposeAsync() => Cache.DisposeAsync();
 
