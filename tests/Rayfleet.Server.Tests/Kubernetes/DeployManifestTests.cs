@@ -7,6 +7,7 @@ using YamlDotNet.RepresentationModel;
 namespace Rayfleet.Server.Tests.Kubernetes;
 
 /// <summary>deploy/: every manifest parses into the Kubernetes models (strictly: an unknown field fails), and RBAC grants no more than the provider uses.</summary>
+[Collection(KubernetesCollection.Name)]
 public sealed class DeployManifestTests
 {
     private static readonly string Folder = Path.Combine(AppContext.BaseDirectory, "deploy");

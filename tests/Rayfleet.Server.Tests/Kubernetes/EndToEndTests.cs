@@ -14,6 +14,7 @@ namespace Rayfleet.Server.Tests.Kubernetes;
 /// (optionally RAYFLEET_E2E_CONTEXT); skipped without it. It pulls the Ray image of the default release, so the first
 /// run can take minutes. It leaves the namespace rayfleet-e2e-w-00000000000e2e00 behind, empty.
 /// </summary>
+[Collection(KubernetesCollection.Name)]
 public sealed class EndToEndTests
 {
     [SkippableFact]

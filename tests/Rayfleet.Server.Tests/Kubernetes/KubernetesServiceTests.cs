@@ -8,6 +8,7 @@ using static Rayfleet.Server.Tests.Support.ApiClient;
 namespace Rayfleet.Server.Tests.Kubernetes;
 
 /// <summary>The whole service, API to reconciler to provider, against the fake API server with a fake KubeRay.</summary>
+[Collection(KubernetesCollection.Name)]
 public sealed class KubernetesServiceTests
 {
     private static Dictionary<string, string?> Settings(FakeKubeApiServer api) => new()

@@ -4,6 +4,7 @@ using static Rayfleet.Server.Tests.Kubernetes.ManifestCases;
 
 namespace Rayfleet.Server.Tests.Kubernetes;
 
+[Collection(KubernetesCollection.Name)]
 public sealed class ManifestTests
 {
     private static JsonObject Head(JsonObject m) => m["spec"]!["headGroupSpec"]!.AsObject();

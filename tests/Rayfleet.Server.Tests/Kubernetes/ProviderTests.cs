@@ -9,6 +9,7 @@ using static Rayfleet.Server.Tests.Kubernetes.ManifestCases;
 namespace Rayfleet.Server.Tests.Kubernetes;
 
 /// <summary>The provider through the real KubernetesClient against the fake API server.</summary>
+[Collection(KubernetesCollection.Name)]
 public sealed class ProviderTests
 {
     private const string I1 = ClusterId + "-first001";

@@ -7,6 +7,7 @@ using static Rayfleet.Server.Tests.Kubernetes.ManifestCases;
 
 namespace Rayfleet.Server.Tests.Kubernetes;
 
+[Collection(KubernetesCollection.Name)]
 public sealed class StatusMappingTests
 {
     private static JsonObject Cluster(JsonObject? status, long generation = 1)
@@ -129,6 +130,9 @@ public sealed class StatusMappingTests
         // The status describes generation 1 while the spec is at 2: KubeRay has not seen the change yet.
         Assert.Equal(ObservedPhase.Pending, RayClusterStatus.Map(Cluster(Status("True", "True", null, null), generation: 2), AllReady(), spec).Phase);
         Assert.Equal(ObservedPhase.Pending, RayClusterStatus.Map(Cluster(null), [], spec).Phase);
+        // A status read ahead of its pods (two watches): not ready until the pods are seen too.
+        Assert.Equal(ObservedPhase.Pending, RayClusterStatus.Map(Cluster(Status("True", "True", null, null)), [], spec).Phase);
+        Assert.Equal(ObservedPhase.Pending, RayClusterStatus.Map(Cluster(Status("True", "True", null, null)), AllReady().Take(3).ToList(), spec).Phase);
         Assert.Contains("Waiting for KubeRay to create the head pod", RayClusterStatus.Map(Cluster(null), [], spec).Message, StringComparison.Ordinal);
     }
 

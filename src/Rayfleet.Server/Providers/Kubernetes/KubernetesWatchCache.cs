@@ -181,6 +181,7 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
                     synced.TrySetResult();
                 }
                 var gone = false;
+                var opened = _time.GetUtcNow();
                 await foreach (var rv in kind.WatchAsync(scope.Namespace, resourceVersion, ex =>
                                {
                                    if (ex is KubernetesException { Status.Code: (int)HttpStatusCode.Gone }) gone = true;
@@ -197,6 +198,11 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
                     LogGone(_logger, kind.Name, resourceVersion);
                     resourceVersion = null;
                 }
+                else if (_time.GetUtcNow() - opened < TimeSpan.FromSeconds(1))
+                {
+                    // A watch that ends as soon as it opens (a misbehaving proxy) must not turn into a busy loop.
+                    await Task.Delay(_options.RetryBaseDelay, _time, ct);
+                }
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -204,7 +210,16 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
             }
             catch (EndOfStreamException)
             {
-                // The server closed the watch before any event (its timeout): resume from the same resourceVersion.
+                // The server closed the watch before any event (its timeout): resume from the same resourceVersion,
+                // after a pause so that a server closing every watch at once is not asked again in a tight loop.
+                try
+                {
+                    await Task.Delay(_options.RetryBaseDelay, _time, ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
             }
             catch (Exception ex) when (IsGone(ex))
             {

@@ -62,7 +62,10 @@ public static class RayClusterStatus
         var replicaFailure = Condition(conditions, "ReplicaFailure") is { Status: "True" } failure ? failure : null;
         var stale = status is null || observedGeneration < generation;
 
-        if (headReady && provisioned && readyWorkers >= desired && replicaFailure is null && !stale)
+        // The pods seen must agree with the status: the two come from different watches, and a status read ahead of
+        // its pods would report a ready cluster without nodes.
+        var podsAgree = headPod is not null && PodReady(headPod) && workerPods.Count(PodReady) >= desired;
+        if (headReady && provisioned && readyWorkers >= desired && replicaFailure is null && !stale && podsAgree)
             return new MappedStatus(ObservedPhase.Ready, $"Running on Kubernetes: head and {readyWorkers} worker(s) ready.", nodes);
 
         if (!headReady)
