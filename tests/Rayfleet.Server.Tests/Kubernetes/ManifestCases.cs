@@ -128,6 +128,10 @@ public static class ManifestCases
         }, new KubernetesProviderOptions { KueueQueueLabel = true },
         [new ProviderVolume("vol-0123456789abcdef", "data", "pvc", "shared-data", "/mnt/data")],
         new ProviderNetworkService("ns-00000000000000aa", "net", null, [], null));
+        yield return new("a group on its own release version", TwoGroups with
+        {
+            Workers = [TwoGroups.Workers[0] with { DisplayReleaseVersion = OldRelease.DisplayReleaseVersion }],
+        }, Defaults, [], null);
         yield return new("fifty worker groups with long names", Minimal with
         {
             Workers = [.. Enumerable.Range(0, 50).Select(i => new WorkerGroupSpec
@@ -147,7 +151,7 @@ public static class ManifestCases
     public static Case Named(string name) => All().Single(c => c.Name == name);
 
     public static System.Text.Json.Nodes.JsonObject Build(Case c, bool? suspend = false, ReleaseVersion? release = null) =>
-        RayClusterManifest.Build(new RayClusterManifestInput(c.Request(release: release), Namespace, GpuTypes, suspend), c.Options);
+        RayClusterManifest.Build(new RayClusterManifestInput(c.Request(release: release), Namespace, GpuTypes, suspend, Releases: [Release, OldRelease]), c.Options);
 
     public static ImmutableList<T> L<T>(params T[] items) => [.. items];
 }

@@ -149,6 +149,14 @@ public sealed class ManifestTests
     }
 
     [Fact]
+    public void A_group_naming_its_own_release_version_runs_that_image()
+    {
+        var m = Build(Named("a group on its own release version"));
+        Assert.Equal("rayproject/ray:2.47.1-py312", GroupContainer(m, 0)["image"]!.GetValue<string>());
+        Assert.Equal("rayproject/ray:2.55.1-py312", HeadContainer(m)["image"]!.GetValue<string>());
+    }
+
+    [Fact]
     public void Autoscaling_is_in_tree_with_the_idle_timeout()
     {
         var m = Build(Named("autoscaling with idle timeout"));

@@ -67,6 +67,35 @@ public sealed class ProviderTests
     }
 
     [Fact]
+    public async Task Every_condition_combination_written_to_the_fake_is_followed_by_the_observation()
+    {
+        await using var h = await RunningAsync();
+        var ns = h.Namespace();
+        h.KubeRay.Auto = false;
+        foreach (var row in StatusMappingTests.ConditionTable())
+        {
+            var (head, provisioned, failure, suspended, expected) = ((string?)row[0], (string?)row[1], (string?)row[2], (string?)row[3], (string)row[4]);
+            var conditions = new System.Text.Json.Nodes.JsonArray();
+            if (head is not null) conditions.Add(FakeKubeRay.Condition("HeadPodReady", head, "HeadPodRunningAndReady"));
+            if (provisioned is not null) conditions.Add(FakeKubeRay.Condition("RayClusterProvisioned", provisioned, "AllPodRunningAndReadyFirstTime"));
+            if (failure is not null) conditions.Add(FakeKubeRay.Condition("ReplicaFailure", failure, "FailedCreateWorkerPod", "exceeded quota"));
+            if (suspended is not null) conditions.Add(FakeKubeRay.Condition("RayClusterSuspended", suspended, "RayClusterSuspended"));
+            var written = h.Api.Mutate("rayclusters", ns, ClusterId, rc => rc["status"] = new System.Text.Json.Nodes.JsonObject
+            {
+                ["state"] = "ready",
+                ["observedGeneration"] = rc["metadata"]!["generation"]!.DeepClone(),
+                ["readyWorkerReplicas"] = 3,
+                ["desiredWorkerReplicas"] = 3,
+                ["conditions"] = conditions,
+            });
+            var rv = written["metadata"]!["resourceVersion"]!.GetValue<string>();
+            await Conditions.UntilAsync(() => h.Provider.Cache.GetCluster(ns, ClusterId)?["metadata"]?["resourceVersion"]?.GetValue<string>() == rv, "the status in the cache");
+            var observation = await h.ApplyAsync(h.Request(Spec, I1));
+            Assert.True(expected == observation.Phase.ToString(), $"HeadPodReady={head}, RayClusterProvisioned={provisioned}, ReplicaFailure={failure}, RayClusterSuspended={suspended}: expected {expected}, got {observation.Phase} ({observation.Message})");
+        }
+    }
+
+    [Fact]
     public async Task Scaling_changes_replicas_in_place()
     {
         await using var h = await RunningAsync();

@@ -104,13 +104,15 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         {
             var liveInstance = live is null ? null : Label(live, RayfleetLabels.Instance);
             if (live is not null && live["metadata"]?["deletionTimestamp"] is not null)
-                return Waiting($"Waiting for the RayCluster of the previous instance ({liveInstance}) to be deleted.", endpoints);
+                return Waiting(liveInstance == request.InstanceId
+                    ? "The RayCluster is being deleted from outside Rayfleet; it is created again once it is gone."
+                    : $"Waiting for the RayCluster of the previous instance ({liveInstance}) to be deleted.", endpoints);
 
             var sameInstance = live is not null && liveInstance == request.InstanceId;
             var replicas = DesiredReplicas(request, sameInstance ? live : null);
             // Under Kueue the queue decides when a RayCluster runs: its webhook suspends a new one until admitted.
             var suspend = _options.KueueQueueLabel ? (bool?)null : false;
-            var manifest = RayClusterManifest.Build(new RayClusterManifestInput(request, ns, _catalogs.GpuTypes, suspend, replicas), _options);
+            var manifest = RayClusterManifest.Build(new RayClusterManifestInput(request, ns, _catalogs.GpuTypes, suspend, replicas, _catalogs.Releases), _options);
             var problems = KubeRayChecks.Check(manifest);
             if (problems.Count > 0)
                 return Failed("KubeRay would refuse this cluster: " + string.Join(" ", problems), endpoints);

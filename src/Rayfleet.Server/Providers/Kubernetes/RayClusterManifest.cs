@@ -37,7 +37,9 @@ public sealed record RayClusterManifestInput(
     /// <summary><c>spec.suspend</c>; null leaves it out, to whoever else decides it (Kueue admits a queued RayCluster by unsuspending it).</summary>
     bool? Suspend,
     /// <summary>Worker count per group as it goes into <c>replicas</c>; a group missing here gets its granted count.</summary>
-    IReadOnlyDictionary<string, int>? Replicas = null);
+    IReadOnlyDictionary<string, int>? Replicas = null,
+    /// <summary>The release catalogue, for a head or group that names its own <c>displayReleaseVersion</c>.</summary>
+    IReadOnlyList<ReleaseVersion>? Releases = null);
 
 /// <summary>
 /// Pure mapping of a cluster's spec onto a KubeRay <c>RayCluster</c> (ray.io/v1), as a JSON object ready for
@@ -103,7 +105,7 @@ public static partial class RayClusterManifest
         var rayStartHead = RayStartParams(spec.Head.RayStartParams);
         rayStartHead.TryAdd("dashboard-host", "0.0.0.0");
 
-        var headTemplate = PodTemplate(input, options, HeadContainer, spec.Head.Cpu, spec.Head.Memory, spec.Head.GpuSpec, spec.Head.Env, spec.Head.QueueName, head: true);
+        var headTemplate = PodTemplate(input, options, HeadContainer, Image(input, spec.Head.DisplayReleaseVersion), spec.Head.Cpu, spec.Head.Memory, spec.Head.GpuSpec, spec.Head.Env, spec.Head.QueueName, head: true);
         var clusterSpec = new JsonObject
         {
             ["rayVersion"] = request.Release.RayVersion,
@@ -152,7 +154,7 @@ public static partial class RayClusterManifest
                 ["minReplicas"] = Math.Min(group.MinReplica, replicas),
                 ["maxReplicas"] = Math.Max(group.MaxReplica, replicas),
                 ["rayStartParams"] = ToJson(RayStartParams(group.RayStartParams)),
-                ["template"] = PodTemplate(input, options, WorkerContainer, group.Cpu, group.Memory, group.GpuSpec, group.Env, group.QueueName, head: false),
+                ["template"] = PodTemplate(input, options, WorkerContainer, Image(input, group.DisplayReleaseVersion), group.Cpu, group.Memory, group.GpuSpec, group.Env, group.QueueName, head: false),
             });
         }
         clusterSpec["workerGroupSpecs"] = groups;
@@ -228,7 +230,7 @@ public static partial class RayClusterManifest
     }
 
     private static JsonObject PodTemplate(
-        RayClusterManifestInput input, KubernetesProviderOptions options, string containerName,
+        RayClusterManifestInput input, KubernetesProviderOptions options, string containerName, string image,
         string cpu, string memory, string? gpuSpec, string? env, string queue, bool head)
     {
         var request = input.Request;
@@ -284,7 +286,7 @@ public static partial class RayClusterManifest
         var container = new JsonObject
         {
             ["name"] = containerName,
-            ["image"] = request.Release.Image,
+            ["image"] = image,
             ["resources"] = resources,
         };
         if (head)
@@ -330,6 +332,12 @@ public static partial class RayClusterManifest
         if (annotations.Count > 0) metadata["annotations"] = annotations;
         return new JsonObject { ["metadata"] = metadata, ["spec"] = podSpec };
     }
+
+    /// <summary>The image of a head or group: its own release version's when it names one in the catalogue, else the cluster's.</summary>
+    private static string Image(RayClusterManifestInput input, string? displayReleaseVersion) =>
+        displayReleaseVersion is not null && input.Releases?.FirstOrDefault(r => r.DisplayReleaseVersion == displayReleaseVersion) is { } own
+            ? own.Image
+            : input.Request.Release.Image;
 
     /// <summary>The configured overlay, with the named service's own entry merged over the default, placeholders filled.</summary>
     public static PodOverlayOptions Overlay(KubernetesProviderOptions options, ProviderNetworkService network)
