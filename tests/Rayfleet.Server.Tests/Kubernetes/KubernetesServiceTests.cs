@@ -32,6 +32,27 @@ public sealed class KubernetesServiceTests
     }
 
     [Fact]
+    public void A_configuration_that_breaks_a_rule_stops_the_service_at_start_naming_the_setting()
+    {
+        using (var host = new RayfleetHost(settings: new Dictionary<string, string?> { ["Rayfleet:DefaultProvider"] = "kubernetes" }))
+        {
+            var ex = Assert.ThrowsAny<Exception>(() => host.Api());
+            Assert.Contains("Rayfleet:DefaultProvider 'kubernetes' is not configured", ex.ToString(), StringComparison.Ordinal);
+        }
+        using (var host = new RayfleetHost(settings: new Dictionary<string, string?>
+               {
+                   ["Rayfleet:Kubernetes:Host"] = "http://127.0.0.1:1",
+                   ["Rayfleet:Kubernetes:NamespacePattern"] = "Ray_{workspaceId}",
+                   ["Rayfleet:Kubernetes:GpuTolerations:0:Operator"] = "Maybe",
+               }))
+        {
+            var ex = Assert.ThrowsAny<Exception>(() => host.Api());
+            Assert.Contains("Rayfleet:Kubernetes:NamespacePattern", ex.ToString(), StringComparison.Ordinal);
+            Assert.Contains("operator 'Maybe'", ex.ToString(), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task A_cluster_lives_its_whole_life_as_a_RayCluster_and_its_password_stays_out_of_logs()
     {
         const string password = "p4ss-w0rd-only-in-a-secret";

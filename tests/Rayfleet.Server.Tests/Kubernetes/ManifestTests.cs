@@ -26,6 +26,18 @@ public sealed class ManifestTests
     }
 
     [Fact]
+    public void The_CRD_copy_is_KubeRays_own_and_its_schema_converts()
+    {
+        // The copy travels with the repository; where the shared reference sits beside the checkout, they must agree.
+        var repository = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "..", "..", "..", "..", ".."));
+        var shared = Path.Combine(repository, "..", "shared", "kuberay", "ray.io_rayclusters.yaml");
+        if (File.Exists(shared)) Assert.Equal(File.ReadAllText(shared), File.ReadAllText(CrdSchema.CrdPath));
+        var properties = CrdSchema.RayClusterV1.JsonSchemaDocument["properties"]!["spec"]!["properties"]!.AsObject();
+        Assert.Contains("workerGroupSpecs", properties.Select(p => p.Key));
+        Assert.False(CrdSchema.RayClusterV1.JsonSchemaDocument["properties"]!["spec"]!["additionalProperties"]!.GetValue<bool>());
+    }
+
+    [Fact]
     public void The_schema_test_can_fail_deliberately_broken_manifests_are_rejected()
     {
         var good = Build(Named("two worker groups, mixed case and millicores"));
