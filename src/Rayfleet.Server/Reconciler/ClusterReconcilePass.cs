@@ -70,6 +70,9 @@ public sealed partial class ClusterReconcilePass(
                     return PassResult.Done; // a release of capacity wakes it, and so does every resync
                 }
                 LogAdmitted(logger, row.Id);
+                // Clusters that waited only because this one asked earlier (or tied with it) may go now: without this
+                // wake they would wait for the next release of capacity or the next resync.
+                wake.AddRange(await WaitingInAsync(row.WorkspaceId, ct));
             }
             else if (decision.Admitted)
             {
