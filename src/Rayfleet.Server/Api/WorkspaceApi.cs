@@ -25,7 +25,8 @@ public static class WorkspaceApi
     }
 
     public static async Task<IResult> Create(
-        HttpContext http, RayfleetDbContext db, MutationRunner runner, IOptions<RayfleetOptions> options, TimeProvider time, CancellationToken ct)
+        HttpContext http, RayfleetDbContext db, MutationRunner runner, IOptions<RayfleetOptions> options, ConfiguredProviders configured,
+        TimeProvider time, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<CreateWorkspaceRequest>(http.Request);
         return await runner.RunAsync("CreateWorkspace", "", request.ClientToken, request with { ClientToken = null }, () =>
@@ -43,6 +44,9 @@ public static class WorkspaceApi
             var provider = request.Provider ?? options.Value.DefaultProvider;
             if (!ProviderNames.Known.Contains(provider))
                 problems.Add(new(ErrorCodes.InvalidParameter, "provider", $"The specified parameter provider is not valid: must be one of {string.Join(", ", ProviderNames.Known)}."));
+            else if (!configured.Names.Contains(provider))
+                problems.Add(new(ErrorCodes.InvalidParameter, "provider",
+                    $"The specified parameter provider is not valid: the {provider} provider is not configured on this service ({ConfiguredProviders.HowToConfigure(provider)})"));
             if (problems.Count > 0) throw ApiException.FromProblems(problems);
 
             var now = time.Now();

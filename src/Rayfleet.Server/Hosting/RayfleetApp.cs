@@ -6,6 +6,7 @@ using Rayfleet.Server.Api;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
+using Rayfleet.Server.Providers.Kubernetes;
 using Rayfleet.Server.Providers.Local;
 using Rayfleet.Server.Providers.Simulated;
 using Rayfleet.Server.Reconciler;
@@ -45,6 +46,14 @@ public static class RayfleetApp
         services.AddSingleton<IMachineCapacity, MachineCapacity>();
         services.AddSingleton<IClusterProvider, LocalProvider>();
         services.AddSingleton<IClusterProvider, SimulatedProvider>();
+        // The Kubernetes provider only when an API server is configured: the service must start without a cluster.
+        var configured = new HashSet<string>(StringComparer.Ordinal) { ProviderNames.Local, ProviderNames.Simulated };
+        if (KubernetesProviderOptions.IsConfiguredIn(builder.Configuration))
+        {
+            services.AddKubernetesProvider(builder.Configuration);
+            configured.Add(ProviderNames.Kubernetes);
+        }
+        services.AddSingleton(new ConfiguredProviders(configured));
         services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         services.AddScoped<ClusterReconcilePass>();
         services.AddScoped<MutationRunner>();

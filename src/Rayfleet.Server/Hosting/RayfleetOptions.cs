@@ -10,7 +10,10 @@ public sealed class RayfleetOptions
     /// <summary>Folder for the SQLite database and provider state; created when missing.</summary>
     [Required] public string DataDirectory { get; set; } = "./data";
 
-    /// <summary>Provider of workspaces that name none: <c>local</c> (ray processes on this machine) or <c>simulated</c>.</summary>
+    /// <summary>
+    /// Provider of workspaces that name none: <c>local</c> (ray processes on this machine), <c>simulated</c>, or
+    /// <c>kubernetes</c> when <c>Rayfleet:Kubernetes</c> is configured.
+    /// </summary>
     [Required] public string DefaultProvider { get; set; } = ProviderNames.Local;
 
     [Required] public string RegionId { get; set; } = "local";

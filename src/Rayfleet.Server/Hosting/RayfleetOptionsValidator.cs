@@ -4,7 +4,7 @@ using Rayfleet.Core.Capacity;
 namespace Rayfleet.Server.Hosting;
 
 /// <summary>Rules across options that data annotations cannot express; a broken config stops the process at start.</summary>
-public sealed class RayfleetOptionsValidator : IValidateOptions<RayfleetOptions>
+public sealed class RayfleetOptionsValidator(ConfiguredProviders configured) : IValidateOptions<RayfleetOptions>
 {
     public ValidateOptionsResult Validate(string? name, RayfleetOptions options)
     {
@@ -25,6 +25,8 @@ public sealed class RayfleetOptionsValidator : IValidateOptions<RayfleetOptions>
         }
         if (!ProviderNames.Known.Contains(options.DefaultProvider))
             failures.Add($"Rayfleet:DefaultProvider '{options.DefaultProvider}' is not one of: {string.Join(", ", ProviderNames.Known)}.");
+        else if (!configured.Names.Contains(options.DefaultProvider))
+            failures.Add($"Rayfleet:DefaultProvider '{options.DefaultProvider}' is not configured: {ConfiguredProviders.HowToConfigure(options.DefaultProvider)}");
         if (options.Reconciler.ResyncInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Reconciler:ResyncInterval must be positive.");
         if (options.Reconciler.BackoffBase <= TimeSpan.Zero || options.Reconciler.BackoffMax < options.Reconciler.BackoffBase)
             failures.Add("Rayfleet:Reconciler:BackoffBase must be positive and at most BackoffMax.");
@@ -38,5 +40,16 @@ public static class ProviderNames
 {
     public const string Simulated = "simulated";
     public const string Local = "local";
-    public static readonly IReadOnlySet<string> Known = new HashSet<string>(StringComparer.Ordinal) { Local, Simulated };
+    public const string Kubernetes = "kubernetes";
+    public static readonly IReadOnlySet<string> Known = new HashSet<string>(StringComparer.Ordinal) { Local, Simulated, Kubernetes };
+}
+
+/// <summary>The providers this service runs: a known provider may be left unconfigured (Kubernetes without a cluster).</summary>
+public sealed record ConfiguredProviders(IReadOnlySet<string> Names)
+{
+    public static string HowToConfigure(string provider) => provider switch
+    {
+        ProviderNames.Kubernetes => "set Rayfleet:Kubernetes:InCluster, Rayfleet:Kubernetes:KubeconfigPath or Rayfleet:Kubernetes:Host.",
+        _ => "it is not available in this build.",
+    };
 }

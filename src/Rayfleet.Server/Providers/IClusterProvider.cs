@@ -17,6 +17,13 @@ public interface IClusterProvider
     /// <summary>Stops and removes every node of the instance; true once nothing of it is left.</summary>
     Task<bool> RemoveAsync(string instanceId, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Stops every node of the instance for a Stop of its cluster; true once no node runs. A provider may keep what a
+    /// later Start of the same cluster can reuse (Kubernetes keeps a suspended RayCluster); Delete and orphan clean-up
+    /// still go through <see cref="RemoveAsync"/>. Without an override a stop removes everything.
+    /// </summary>
+    Task<bool> StopAsync(string instanceId, CancellationToken cancellationToken) => RemoveAsync(instanceId, cancellationToken);
+
     /// <summary>Every instance the provider holds resources for, whoever owns it; only one cluster's when it is named.</summary>
     Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken);
 }
@@ -27,7 +34,30 @@ public sealed record ProviderClusterRequest(
     string InstanceId,
     ClusterSpec Spec,
     IReadOnlyDictionary<string, int> Replicas,
-    ReleaseVersion Release);
+    ReleaseVersion Release)
+{
+    /// <summary>The spec's <c>volumeIds</c>, resolved from the store in the spec's order.</summary>
+    public IReadOnlyList<ProviderVolume> Volumes { get; init; } = [];
+
+    /// <summary>The spec's <c>networkServiceName</c>, resolved from the store; null when the spec names none.</summary>
+    public ProviderNetworkService? NetworkService { get; init; }
+}
+
+/// <summary>A volume to mount on every node: <c>pvc</c> (source is the claim name) or <c>hostPath</c> (source is the path).</summary>
+public sealed record ProviderVolume(string VolumeId, string Name, string Kind, string Source, string MountPath);
+
+/// <summary>A network service as the store keeps it; providers turn it into whatever placement they support.</summary>
+public sealed record ProviderNetworkService(
+    string NetworkServiceId, string Name, string? VpcId, IReadOnlyList<string> VswitchIds, string? SecurityGroupId);
+
+/// <summary>
+/// Implemented by providers that learn of changes on their own (a Kubernetes watch): the reconciler subscribes, and
+/// the provider calls back with the cluster id whenever something worth a pass happened, instead of being polled.
+/// </summary>
+public interface IClusterChangeSource
+{
+    void Subscribe(Action<string> clusterChanged);
+}
 
 public enum ObservedPhase
 {

@@ -69,6 +69,7 @@ public sealed partial class ClusterReconcilePass(
                     LogWaiting(logger, row.Id, decision.Message);
                     return PassResult.Done; // a release of capacity wakes it, and so does every resync
                 }
+                // No need to wake those behind it: they wait only for capacity that this one now holds.
                 LogAdmitted(logger, row.Id);
             }
             else if (decision.Admitted)
@@ -82,11 +83,17 @@ public sealed partial class ClusterReconcilePass(
         }
         var granted = Replicas(row.AdmittedReplicasJson)!;
 
+        var observation = await provider.ApplyAsync(
+            new ProviderClusterRequest(row.WorkspaceId, row.Id, row.InstanceId!, runSpec, granted, release)
+            {
+                Volumes = await VolumesAsync(row.WorkspaceId, runSpec, ct),
+                NetworkService = await NetworkServiceAsync(row.WorkspaceId, runSpec, ct),
+            }, ct);
+
+        // After the apply, so that a provider which reuses what an earlier instance left (a suspended RayCluster)
+        // has taken it over before the rest of that instance is removed.
         if (row.State == ClusterState.Starting)
             await RemoveEarlierInstancesAsync(provider, row, ct);
-
-        var observation = await provider.ApplyAsync(
-            new ProviderClusterRequest(row.WorkspaceId, row.Id, row.InstanceId!, runSpec, granted, release), ct);
 
         TimeSpan? requeue = observation.RequeueAfter;
         if (runSpec.Head.EnableAutoScaling && observation.Phase != ObservedPhase.Failed)
@@ -137,7 +144,8 @@ public sealed partial class ClusterReconcilePass(
         // The tombstone stays until the provider confirms the resources are gone: nothing is orphaned by a delete.
         if (row.InstanceId is not null && !await provider.RemoveAsync(row.InstanceId, ct))
             return new PassResult(_poll, []);
-        await RemoveEarlierInstancesAsync(provider, row, ct, includeCurrent: true);
+        if (!await RemoveEarlierInstancesAsync(provider, row, ct, includeCurrent: true))
+            return new PassResult(_poll, []);
         var released = await QueueAdmissionService.StageReleaseAsync(db, row, ct);
         db.Clusters.Remove(row);
         await db.SaveChangesAsync(ct);
@@ -147,7 +155,7 @@ public sealed partial class ClusterReconcilePass(
 
     private async Task<PassResult> StopAsync(ClusterRow row, IClusterProvider provider, CancellationToken ct)
     {
-        if (row.InstanceId is not null && row.RunSpecJson is not null && !await provider.RemoveAsync(row.InstanceId, ct))
+        if (row.InstanceId is not null && row.RunSpecJson is not null && !await provider.StopAsync(row.InstanceId, ct))
         {
             row.State = ClusterState.Stopping;
             row.Message = "Stopping: waiting for the nodes to exit.";
@@ -165,12 +173,34 @@ public sealed partial class ClusterReconcilePass(
         return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
     }
 
-    private static async Task RemoveEarlierInstancesAsync(IClusterProvider provider, ClusterRow row, CancellationToken ct, bool includeCurrent = false)
+    /// <summary>True once nothing of the listed instances is left.</summary>
+    private static async Task<bool> RemoveEarlierInstancesAsync(IClusterProvider provider, ClusterRow row, CancellationToken ct, bool includeCurrent = false)
     {
         // A Start from Error gives a new instance; the failed one's leftovers go here rather than waiting for a resync.
+        var gone = true;
         foreach (var instance in await provider.ListInstancesAsync(row.Id, ct))
             if (instance.StartsWith(row.Id + "-", StringComparison.Ordinal) && (includeCurrent || instance != row.InstanceId))
-                await provider.RemoveAsync(instance, ct);
+                gone &= await provider.RemoveAsync(instance, ct);
+        return gone;
+    }
+
+    private async Task<IReadOnlyList<ProviderVolume>> VolumesAsync(string workspaceId, ClusterSpec spec, CancellationToken ct)
+    {
+        if (spec.VolumeIds.IsEmpty) return [];
+        var ids = spec.VolumeIds.ToList();
+        var rows = await db.Volumes.AsNoTracking().Where(v => v.WorkspaceId == workspaceId && ids.Contains(v.Id)).ToListAsync(ct);
+        // A volume deleted since the spec was validated is left out rather than failing the pass.
+        return [.. ids.Select(id => rows.FirstOrDefault(r => r.Id == id)).Where(r => r is not null)
+            .Select(r => new ProviderVolume(r!.Id, r.Name, r.Kind, r.Source, r.MountPath))];
+    }
+
+    private async Task<ProviderNetworkService?> NetworkServiceAsync(string workspaceId, ClusterSpec spec, CancellationToken ct)
+    {
+        if (spec.NetworkServiceName is not { } name) return null;
+        var row = await db.NetworkServices.AsNoTracking().FirstOrDefaultAsync(n => n.WorkspaceId == workspaceId && n.Name == name, ct);
+        return row is null
+            ? null
+            : new ProviderNetworkService(row.Id, row.Name, row.VpcId, JsonSerializer.Deserialize<List<string>>(row.VswitchIdsJson) ?? [], row.SecurityGroupId);
     }
 
     private async Task<IReadOnlyList<string>> WaitingInAsync(string workspaceId, CancellationToken ct) =>

@@ -44,6 +44,9 @@ public sealed partial class ClusterReconciler(
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _stopping = stoppingToken;
+        // Providers that watch their backend wake the cluster whose resources changed, rather than waiting for a poll.
+        foreach (var source in providers.All.OfType<IClusterChangeSource>())
+            source.Subscribe(Enqueue);
         var workers = Enumerable.Range(0, _options.MaxParallelism).Select(_ => Task.Run(() => WorkerAsync(stoppingToken), CancellationToken.None)).ToList();
         Started = true;
         using var timer = new PeriodicTimer(_options.ResyncInterval, time);
@@ -72,8 +75,19 @@ public sealed partial class ClusterReconciler(
             // so anything listed here that the store does not name afterwards is truly nobody's.
             var existing = new List<(IClusterProvider Provider, string Instance)>();
             foreach (var provider in providers.All)
-                foreach (var instance in await provider.ListInstancesAsync(null, ct))
-                    existing.Add((provider, instance));
+            {
+                try
+                {
+                    foreach (var instance in await provider.ListInstancesAsync(null, ct))
+                        existing.Add((provider, instance));
+                }
+                catch (Exception ex) when (!ct.IsCancellationRequested)
+                {
+                    // One unreachable backend must not keep the clusters of the others from their resync; its own
+                    // orphans wait for a resync that can list them.
+                    LogListFailed(logger, ex, provider.Name);
+                }
+            }
 
             // In admission order, so that waiting clusters are looked at first-come first-served.
             var clusters = await db.Clusters.AsNoTracking().OrderBy(c => c.QueuedAt).ThenBy(c => c.Id).Select(c => new { c.Id, c.InstanceId }).ToListAsync(ct);
@@ -182,6 +196,9 @@ public sealed partial class ClusterReconciler(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reconcile of {ClusterId} failed ({Failures} in a row); retrying in {Delay}")]
     private static partial void LogPassFailed(ILogger logger, Exception ex, string clusterId, int failures, TimeSpan delay);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Listing the instances of provider {Provider} failed; its orphans are looked for at the next resync")]
+    private static partial void LogListFailed(ILogger logger, Exception ex, string provider);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Resync failed")]
     private static partial void LogResyncFailed(ILogger logger, Exception ex);

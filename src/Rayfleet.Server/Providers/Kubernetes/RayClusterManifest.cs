@@ -1,0 +1,366 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Rayfleet.Core.Capacity;
+using Rayfleet.Core.Clusters;
+using Rayfleet.Server.Hosting;
+
+namespace Rayfleet.Server.Providers.Kubernetes;
+
+/// <summary>Label and annotation keys Rayfleet puts on what it creates.</summary>
+public static class RayfleetLabels
+{
+    public const string ManagedBy = "app.kubernetes.io/managed-by";
+    public const string ManagedByValue = "rayfleet";
+    public const string Workspace = "rayfleet.io/workspace-id";
+    public const string Cluster = "rayfleet.io/cluster-id";
+    public const string Instance = "rayfleet.io/instance-id";
+    public const string Queue = "rayfleet.io/queue";
+    public const string KueueQueue = "kueue.x-k8s.io/queue-name";
+    /// <summary>Hash of everything that needs new pods to change (see <see cref="RayClusterManifest.PodShapeHash"/>).</summary>
+    public const string PodShape = "rayfleet.io/pod-shape";
+    public const string ClusterName = "rayfleet.io/cluster-name";
+
+    // Set by KubeRay on the pods it creates.
+    public const string RayCluster = "ray.io/cluster";
+    public const string RayNodeType = "ray.io/node-type";
+    public const string RayGroup = "ray.io/group";
+}
+
+/// <summary>What the manifest is built from, besides the request.</summary>
+public sealed record RayClusterManifestInput(
+    ProviderClusterRequest Request,
+    string Namespace,
+    IReadOnlyDictionary<string, GpuTypeOptions> GpuTypes,
+    /// <summary><c>spec.suspend</c>; null leaves it out, to whoever else decides it (Kueue admits a queued RayCluster by unsuspending it).</summary>
+    bool? Suspend,
+    /// <summary>Worker count per group as it goes into <c>replicas</c>; a group missing here gets its granted count.</summary>
+    IReadOnlyDictionary<string, int>? Replicas = null,
+    /// <summary>The release catalogue, for a head or group that names its own <c>displayReleaseVersion</c>.</summary>
+    IReadOnlyList<ReleaseVersion>? Releases = null);
+
+/// <summary>
+/// Pure mapping of a cluster's spec onto a KubeRay <c>RayCluster</c> (ray.io/v1), as a JSON object ready for
+/// server-side apply. Nothing here talks to an API server, so every mapping is tested against the CRD schema.
+/// </summary>
+public static partial class RayClusterManifest
+{
+    public const string ApiVersion = "ray.io/v1";
+    public const string Kind = "RayCluster";
+    public const string HeadContainer = "ray-head";
+    public const string WorkerContainer = "ray-worker";
+    public const string RedisPasswordKey = "password";
+
+    [GeneratedRegex("[^A-Za-z0-9_.-]", RegexOptions.CultureInvariant)]
+    private static partial Regex LabelValueInvalid();
+
+    [GeneratedRegex("[^a-z0-9-]", RegexOptions.CultureInvariant)]
+    private static partial Regex DnsInvalid();
+
+    /// <summary>The RayCluster of a cluster is named by the cluster id: <c>ray-</c> and 16 of [a-z0-9], within KubeRay's 53.</summary>
+    public static string Name(string clusterId) => clusterId;
+
+    public static string RedisSecretName(string clusterId) => clusterId + "-gcs-redis";
+
+    public static string HeadServiceName(string clusterId) => clusterId + "-head-svc";
+
+    /// <summary>Kubernetes names use the group's lower-case form (group names are unique ignoring case).</summary>
+    public static string GroupName(string groupName) => groupName.ToLowerInvariant();
+
+    /// <summary>A label value from free text: invalid characters become '-', at most 63, alphanumeric at both ends.</summary>
+    public static string LabelValue(string text)
+    {
+        var value = LabelValueInvalid().Replace(text, "-");
+        if (value.Length > 63) value = value[..63];
+        return value.Trim('-', '_', '.');
+    }
+
+    /// <summary>A DNS-1123 label from a queue name, for Kueue's LocalQueue: <c>root_queue</c> becomes <c>root-queue</c>.</summary>
+    public static string DnsLabel(string text)
+    {
+        var value = DnsInvalid().Replace(text.ToLowerInvariant(), "-");
+        if (value.Length > 63) value = value[..63];
+        return value.Trim('-');
+    }
+
+    public static JsonObject Build(RayClusterManifestInput input, KubernetesProviderOptions options)
+    {
+        var request = input.Request;
+        var spec = request.Spec;
+        var name = Name(request.ClusterId);
+
+        var labels = new JsonObject
+        {
+            [RayfleetLabels.ManagedBy] = RayfleetLabels.ManagedByValue,
+            [RayfleetLabels.Workspace] = request.WorkspaceId,
+            [RayfleetLabels.Cluster] = request.ClusterId,
+            [RayfleetLabels.Instance] = request.InstanceId,
+            [RayfleetLabels.Queue] = LabelValue(spec.Head.QueueName),
+        };
+        if (options.KueueQueueLabel) labels[RayfleetLabels.KueueQueue] = DnsLabel(spec.Head.QueueName);
+
+        var gft = spec.Head.GftEnabled == true && spec.Head.GftConfig?.RedisUrl is { Length: > 0 };
+        var rayStartHead = RayStartParams(spec.Head.RayStartParams);
+        rayStartHead.TryAdd("dashboard-host", "0.0.0.0");
+
+        var headTemplate = PodTemplate(input, options, HeadContainer, Image(input, spec.Head.DisplayReleaseVersion), spec.Head.Cpu, spec.Head.Memory, spec.Head.GpuSpec, spec.Head.Env, spec.Head.QueueName, head: true);
+        var clusterSpec = new JsonObject
+        {
+            ["rayVersion"] = request.Release.RayVersion,
+        };
+        if (input.Suspend is { } suspend) clusterSpec["suspend"] = suspend;
+        clusterSpec["enableInTreeAutoscaling"] = spec.Head.EnableAutoScaling;
+        if (spec.Head.EnableAutoScaling)
+        {
+            clusterSpec["autoscalerOptions"] = new JsonObject
+            {
+                ["idleTimeoutSeconds"] = spec.Head.IdleTimeoutSeconds,
+                ["upscalingMode"] = "Default",
+            };
+        }
+        if (gft)
+        {
+            var ft = new JsonObject { ["redisAddress"] = spec.Head.GftConfig!.RedisUrl };
+            if (spec.Head.GftConfig.RedisUsername is { Length: > 0 } user) ft["redisUsername"] = new JsonObject { ["value"] = user };
+            // Never the password itself: a reference to the Secret the provider keeps beside the RayCluster.
+            if (spec.Head.GftConfig.RedisPassword is { Length: > 0 })
+                ft["redisPassword"] = new JsonObject
+                {
+                    ["valueFrom"] = new JsonObject
+                    {
+                        ["secretKeyRef"] = new JsonObject { ["name"] = RedisSecretName(request.ClusterId), ["key"] = RedisPasswordKey },
+                    },
+                };
+            clusterSpec["gcsFaultToleranceOptions"] = ft;
+        }
+        clusterSpec["headGroupSpec"] = new JsonObject
+        {
+            ["serviceType"] = "ClusterIP",
+            ["rayStartParams"] = ToJson(rayStartHead),
+            ["template"] = headTemplate,
+        };
+
+        var groups = new JsonArray();
+        foreach (var group in spec.Workers)
+        {
+            var granted = request.Replicas.TryGetValue(group.GroupName, out var g) ? g : spec.TargetReplicas(group);
+            var replicas = input.Replicas is not null && input.Replicas.TryGetValue(group.GroupName, out var r) ? r : granted;
+            groups.Add(new JsonObject
+            {
+                ["groupName"] = GroupName(group.GroupName),
+                ["replicas"] = replicas,
+                ["minReplicas"] = Math.Min(group.MinReplica, replicas),
+                ["maxReplicas"] = Math.Max(group.MaxReplica, replicas),
+                ["rayStartParams"] = ToJson(RayStartParams(group.RayStartParams)),
+                ["template"] = PodTemplate(input, options, WorkerContainer, Image(input, group.DisplayReleaseVersion), group.Cpu, group.Memory, group.GpuSpec, group.Env, group.QueueName, head: false),
+            });
+        }
+        clusterSpec["workerGroupSpecs"] = groups;
+
+        var manifest = new JsonObject
+        {
+            ["apiVersion"] = ApiVersion,
+            ["kind"] = Kind,
+            ["metadata"] = new JsonObject
+            {
+                ["name"] = name,
+                ["namespace"] = input.Namespace,
+                ["labels"] = labels,
+                ["annotations"] = new JsonObject { [RayfleetLabels.ClusterName] = spec.Name },
+            },
+            ["spec"] = clusterSpec,
+        };
+        manifest["metadata"]!["annotations"]![RayfleetLabels.PodShape] = PodShapeHash(manifest);
+        return manifest;
+    }
+
+    /// <summary>
+    /// A hash of what only new pods pick up: everything in the spec except replica counts, suspend and the instance
+    /// label. Two manifests with the same hash can share a suspended RayCluster across a Stop and Start.
+    /// </summary>
+    public static string PodShapeHash(JsonObject manifest)
+    {
+        var spec = manifest["spec"]!.DeepClone().AsObject();
+        spec.Remove("suspend");
+        if (spec["workerGroupSpecs"] is JsonArray groups)
+            foreach (var group in groups.OfType<JsonObject>())
+            {
+                group.Remove("replicas");
+                group.Remove("minReplicas");
+                group.Remove("maxReplicas");
+                group.Remove("scaleStrategy");
+            }
+        foreach (var template in Templates(spec))
+            (template["metadata"]?["labels"] as JsonObject)?.Remove(RayfleetLabels.Instance);
+        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes(spec.ToJsonString()));
+        return Convert.ToHexStringLower(bytes)[..16];
+    }
+
+    /// <summary>The pod templates of a RayCluster spec: head first, then each worker group's.</summary>
+    public static IEnumerable<JsonObject> Templates(JsonObject spec)
+    {
+        if (spec["headGroupSpec"]?["template"] is JsonObject head) yield return head;
+        if (spec["workerGroupSpecs"] is JsonArray groups)
+            foreach (var group in groups.OfType<JsonObject>())
+                if (group["template"] is JsonObject t) yield return t;
+    }
+
+    /// <summary><c>--num-cpus=4 --disable-usage-stats</c> becomes <c>{"num-cpus": "4", "disable-usage-stats": "true"}</c>.</summary>
+    public static SortedDictionary<string, string> RayStartParams(string? parameters)
+    {
+        var map = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var token in ClusterRules.SplitRayStartParams(parameters))
+        {
+            var flag = token.TrimStart('-');
+            var eq = flag.IndexOf('=', StringComparison.Ordinal);
+            // KubeRay renders each entry as --key=value; a bare flag is the boolean "true".
+            if (eq < 0) map[flag] = "true";
+            else map[flag[..eq]] = flag[(eq + 1)..];
+        }
+        return map;
+    }
+
+    private static JsonObject ToJson(IEnumerable<KeyValuePair<string, string>> map)
+    {
+        var o = new JsonObject();
+        foreach (var (k, v) in map) o[k] = v;
+        return o;
+    }
+
+    private static JsonObject PodTemplate(
+        RayClusterManifestInput input, KubernetesProviderOptions options, string containerName, string image,
+        string cpu, string memory, string? gpuSpec, string? env, string queue, bool head)
+    {
+        var request = input.Request;
+        var labels = new JsonObject
+        {
+            [RayfleetLabels.ManagedBy] = RayfleetLabels.ManagedByValue,
+            [RayfleetLabels.Workspace] = request.WorkspaceId,
+            [RayfleetLabels.Cluster] = request.ClusterId,
+            [RayfleetLabels.Instance] = request.InstanceId,
+            [RayfleetLabels.Queue] = LabelValue(queue),
+        };
+        var annotations = new JsonObject();
+        var nodeSelector = new SortedDictionary<string, string>(StringComparer.Ordinal);
+
+        if (request.NetworkService is { } network)
+        {
+            var overlay = Overlay(options, network);
+            foreach (var (k, v) in overlay.Labels) labels[k] = v;
+            foreach (var (k, v) in overlay.Annotations) annotations[k] = v;
+            foreach (var (k, v) in overlay.NodeSelector) nodeSelector[k] = v;
+        }
+
+        var milliCpu = Quantity.ParseCpuMillis(cpu) ?? 0;
+        var memoryBytes = Quantity.ParseMemoryBytes(memory) ?? 0;
+        var cpuText = milliCpu % 1000 == 0 ? (milliCpu / 1000).ToString(CultureInfo.InvariantCulture) : milliCpu.ToString(CultureInfo.InvariantCulture) + "m";
+        var memoryText = Quantity.FormatMemory(memoryBytes);
+        var resources = new JsonObject
+        {
+            ["requests"] = new JsonObject { ["cpu"] = cpuText, ["memory"] = memoryText },
+            ["limits"] = new JsonObject { ["cpu"] = cpuText, ["memory"] = memoryText },
+        };
+
+        JsonArray? tolerations = null;
+        if (gpuSpec is not null && input.GpuTypes.TryGetValue(gpuSpec, out var gpu))
+        {
+            var count = gpu.GpuCount.ToString(CultureInfo.InvariantCulture);
+            // KubeRay derives --num-gpus from a limit whose key ends in "gpu"; requests equal limits for extended resources.
+            resources["limits"]![options.GpuResourceName] = count;
+            resources["requests"]![options.GpuResourceName] = count;
+            foreach (var (k, v) in gpu.NodeLabels) nodeSelector[k] = v;
+            tolerations = [];
+            foreach (var t in options.GpuTolerations)
+            {
+                var toleration = new JsonObject { ["operator"] = t.Operator };
+                if (t.Key is not null) toleration["key"] = t.Key;
+                if (t.Value is not null) toleration["value"] = t.Value;
+                if (t.Effect is not null) toleration["effect"] = t.Effect;
+                if (t.TolerationSeconds is { } s) toleration["tolerationSeconds"] = s;
+                tolerations.Add(toleration);
+            }
+        }
+
+        var container = new JsonObject
+        {
+            ["name"] = containerName,
+            ["image"] = image,
+            ["resources"] = resources,
+        };
+        if (head)
+        {
+            container["ports"] = new JsonArray
+            {
+                new JsonObject { ["name"] = "gcs-server", ["containerPort"] = 6379, ["protocol"] = "TCP" },
+                new JsonObject { ["name"] = "dashboard", ["containerPort"] = 8265, ["protocol"] = "TCP" },
+                new JsonObject { ["name"] = "client", ["containerPort"] = 10001, ["protocol"] = "TCP" },
+            };
+        }
+        var envList = ClusterRules.ParseEnv(env);
+        if (envList.Count > 0)
+        {
+            var array = new JsonArray();
+            // A later line for the same name wins, as in a shell.
+            foreach (var (k, v) in envList.GroupBy(e => e.Key, StringComparer.Ordinal).Select(g => g.Last()))
+                array.Add(new JsonObject { ["name"] = k, ["value"] = v });
+            container["env"] = array;
+        }
+
+        var podSpec = new JsonObject();
+        if (request.Volumes.Count > 0)
+        {
+            var volumes = new JsonArray();
+            var mounts = new JsonArray();
+            foreach (var v in request.Volumes)
+            {
+                var volume = new JsonObject { ["name"] = v.VolumeId };
+                if (v.Kind == "hostPath") volume["hostPath"] = new JsonObject { ["path"] = v.Source };
+                else volume["persistentVolumeClaim"] = new JsonObject { ["claimName"] = v.Source };
+                volumes.Add(volume);
+                mounts.Add(new JsonObject { ["name"] = v.VolumeId, ["mountPath"] = v.MountPath });
+            }
+            podSpec["volumes"] = volumes;
+            container["volumeMounts"] = mounts;
+        }
+        podSpec["containers"] = new JsonArray { container };
+        if (nodeSelector.Count > 0) podSpec["nodeSelector"] = ToJson(nodeSelector);
+        if (tolerations is not null) podSpec["tolerations"] = tolerations;
+
+        var metadata = new JsonObject { ["labels"] = labels };
+        if (annotations.Count > 0) metadata["annotations"] = annotations;
+        return new JsonObject { ["metadata"] = metadata, ["spec"] = podSpec };
+    }
+
+    /// <summary>The image of a head or group: its own release version's when it names one in the catalogue, else the cluster's.</summary>
+    private static string Image(RayClusterManifestInput input, string? displayReleaseVersion) =>
+        displayReleaseVersion is not null && input.Releases?.FirstOrDefault(r => r.DisplayReleaseVersion == displayReleaseVersion) is { } own
+            ? own.Image
+            : input.Request.Release.Image;
+
+    /// <summary>The configured overlay, with the named service's own entry merged over the default, placeholders filled.</summary>
+    public static PodOverlayOptions Overlay(KubernetesProviderOptions options, ProviderNetworkService network)
+    {
+        string Fill(string template) => template
+            .Replace("{networkServiceId}", network.NetworkServiceId, StringComparison.Ordinal)
+            .Replace("{name}", network.Name, StringComparison.Ordinal)
+            .Replace("{vpcId}", network.VpcId ?? "", StringComparison.Ordinal)
+            .Replace("{vswitchIds}", string.Join(",", network.VswitchIds), StringComparison.Ordinal)
+            .Replace("{securityGroupId}", network.SecurityGroupId ?? "", StringComparison.Ordinal);
+
+        var result = new PodOverlayOptions();
+        var layers = new List<PodOverlayOptions> { options.NetworkOverlay };
+        if (options.NetworkServices.TryGetValue(network.Name, out var own)) layers.Add(own);
+        foreach (var layer in layers)
+        {
+            foreach (var (k, v) in layer.Labels) result.Labels[k] = Fill(v);
+            foreach (var (k, v) in layer.Annotations) result.Annotations[k] = Fill(v);
+            foreach (var (k, v) in layer.NodeSelector) result.NodeSelector[k] = Fill(v);
+        }
+        // An empty value (a placeholder the network service leaves empty) removes the entry rather than setting "".
+        foreach (var map in new[] { result.Labels, result.NodeSelector })
+            foreach (var key in map.Where(kv => kv.Value.Length == 0).Select(kv => kv.Key).ToList()) map.Remove(key);
+        return result;
+    }
+}

@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+
+namespace Rayfleet.Server.Tests.Kubernetes;
+
+/// <summary>
+/// Plays KubeRay's operator against the fake API server: pods for the head and each worker group from the
+/// RayCluster's templates, deleted on suspend, and a status with conditions and counts. With <see cref="Auto"/> it
+/// reconciles after every write of a RayCluster; otherwise a test calls <see cref="Reconcile"/> when it wants.
+/// </summary>
+public sealed class FakeKubeRay(FakeKubeApiServer api)
+{
+    public bool Auto { get; set; }
+
+    /// <summary>When false, new pods stay Pending (unschedulable) instead of becoming Ready.</summary>
+    public bool PodsBecomeReady { get; set; } = true;
+
+    public static string Now => DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+
+    public void Reconcile(string ns, string name)
+    {
+        var rc = api.Get("rayclusters", ns, name);
+        if (rc is null || rc["metadata"]?["deletionTimestamp"] is not null) return;
+        var spec = rc["spec"]!.AsObject();
+        var pods = Pods(ns, name);
+        var generation = rc["metadata"]!["generation"]!.GetValue<long>();
+
+        if (spec["suspend"]?.GetValue<bool>() == true)
+        {
+            foreach (var pod in pods) api.Remove("pods", ns, PodName(pod));
+            SetStatus(ns, name, new JsonObject
+            {
+                ["state"] = "suspended",
+                ["observedGeneration"] = generation,
+                ["readyWorkerReplicas"] = 0,
+                ["availableWorkerReplicas"] = 0,
+                ["desiredWorkerReplicas"] = 0,
+                ["conditions"] = new JsonArray(
+                    Condition("RayClusterSuspended", "True", "RayClusterSuspended"),
+                    Condition("RayClusterSuspending", "False", "RayClusterSuspended"),
+                    Condition("HeadPodReady", "False", "HeadPodNotFound"),
+                    Condition("RayClusterProvisioned", "False", "RayClusterPodsProvisioning")),
+            });
+            return;
+        }
+
+        var wanted = new List<(string Type, string Group, JsonObject Template)>
+        {
+            ("head", "headgroup", spec["headGroupSpec"]!["template"]!.AsObject()),
+        };
+        foreach (var group in (spec["workerGroupSpecs"] as JsonArray ?? []).OfType<JsonObject>())
+            for (var i = 0; i < (group["replicas"]?.GetValue<int>() ?? 0); i++)
+                wanted.Add(("worker", group["groupName"]!.GetValue<string>(), group["template"]!.AsObject()));
+
+        var remaining = pods.ToList();
+        foreach (var (type, group, template) in wanted)
+        {
+            var existing = remaining.FirstOrDefault(p => Label(p, "ray.io/group") == group);
+            if (existing is not null)
+            {
+                remaining.Remove(existing);
+                continue;
+            }
+            api.Put("pods", NewPod(ns, name, type, group, template));
+        }
+        foreach (var extra in remaining) api.Remove("pods", ns, PodName(extra));
+
+        Refresh(ns, name);
+    }
+
+    /// <summary>Recomputes the status from the pods, the way KubeRay's status update does.</summary>
+    public void Refresh(string ns, string name)
+    {
+        var rc = api.Get("rayclusters", ns, name);
+        if (rc is null) return;
+        var pods = Pods(ns, name);
+        var head = pods.FirstOrDefault(p => Label(p, "ray.io/node-type") == "head");
+        var workers = pods.Where(p => Label(p, "ray.io/node-type") == "worker").ToList();
+        var desired = (rc["spec"]?["workerGroupSpecs"] as JsonArray ?? []).OfType<JsonObject>().Sum(g => g["replicas"]?.GetValue<int>() ?? 0);
+        var readyWorkers = workers.Count(Ready);
+        var headReady = head is not null && Ready(head);
+        var wasProvisioned = (rc["status"]?["conditions"] as JsonArray)?.OfType<JsonObject>()
+            .Any(c => c["type"]?.GetValue<string>() == "RayClusterProvisioned" && c["status"]?.GetValue<string>() == "True") == true;
+        var provisioned = wasProvisioned || (headReady && readyWorkers >= desired);
+        SetStatus(ns, name, new JsonObject
+        {
+            ["state"] = "ready",
+            ["observedGeneration"] = rc["metadata"]!["generation"]!.GetValue<long>(),
+            ["readyWorkerReplicas"] = readyWorkers,
+            ["availableWorkerReplicas"] = workers.Count(p => p["status"]?["phase"]?.GetValue<string>() == "Running"),
+            ["desiredWorkerReplicas"] = desired,
+            ["head"] = new JsonObject { ["serviceName"] = name + "-head-svc", ["podName"] = head is null ? null : PodName(head) },
+            ["conditions"] = new JsonArray(
+                Condition("HeadPodReady", headReady ? "True" : "False", headReady ? "HeadPodRunningAndReady" : "HeadPodNotFound"),
+                Condition("RayClusterProvisioned", provisioned ? "True" : "False", provisioned ? "AllPodRunningAndReadyFirstTime" : "RayClusterPodsProvisioning")),
+        });
+    }
+
+    public void SetStatus(string ns, string name, JsonObject status) =>
+        api.Mutate("rayclusters", ns, name, rc => rc["status"] = status);
+
+    public static JsonObject Condition(string type, string status, string reason, string message = "") => new()
+    {
+        ["type"] = type,
+        ["status"] = status,
+        ["reason"] = reason,
+        ["message"] = message,
+        ["lastTransitionTime"] = Now,
+    };
+
+    public IReadOnlyList<JsonObject> Pods(string ns, string name) =>
+        [.. api.List("pods", ns).Where(p => Label(p, "ray.io/cluster") == name)];
+
+    public JsonObject HeadPod(string ns, string name) => Pods(ns, name).Single(p => Label(p, "ray.io/node-type") == "head");
+
+    /// <summary>The head's container crashes over and over.</summary>
+    public void CrashHead(string ns, string name, int exitCode = 1)
+    {
+        var head = HeadPod(ns, name);
+        api.Mutate("pods", ns, PodName(head), p =>
+        {
+            p["status"]!["conditions"] = new JsonArray(new JsonObject { ["type"] = "Ready", ["status"] = "False" });
+            p["status"]!["containerStatuses"] = new JsonArray(new JsonObject
+            {
+                ["name"] = "ray-head",
+                ["ready"] = false,
+                ["restartCount"] = 4,
+                ["image"] = "x",
+                ["imageID"] = "",
+                ["state"] = new JsonObject { ["waiting"] = new JsonObject { ["reason"] = "CrashLoopBackOff", ["message"] = "back-off 40s restarting failed container" } },
+                ["lastState"] = new JsonObject { ["terminated"] = new JsonObject { ["exitCode"] = exitCode, ["reason"] = "Error" } },
+            });
+        });
+    }
+
+    public static string? Label(JsonObject o, string key) => o["metadata"]?["labels"]?[key]?.GetValue<string>();
+    public static string PodName(JsonObject o) => o["metadata"]!["name"]!.GetValue<string>();
+    private static bool Ready(JsonObject pod) =>
+        (pod["status"]?["conditions"] as JsonArray)?.OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true;
+
+    private JsonObject NewPod(string ns, string cluster, string type, string group, JsonObject template)
+    {
+        var suffix = RandomNumberGenerator.GetString("abcdefghijklmnopqrstuvwxyz0123456789", 5);
+        var name = type == "head" ? $"{cluster}-head-{suffix}" : $"{cluster}-{group}-worker-{suffix}";
+        var labels = (template["metadata"]?["labels"] as JsonObject)?.DeepClone().AsObject() ?? [];
+        labels["ray.io/cluster"] = cluster;
+        labels["ray.io/node-type"] = type;
+        labels["ray.io/group"] = group;
+        labels["ray.io/is-ray-node"] = "yes";
+        var container = template["spec"]!["containers"]![0]!;
+        var ready = PodsBecomeReady;
+        return new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Pod",
+            ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = ns, ["labels"] = labels },
+            ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = container["name"]!.GetValue<string>(), ["image"] = container["image"]!.GetValue<string>() }) },
+            ["status"] = ready
+                ? new JsonObject
+                {
+                    ["phase"] = "Running",
+                    ["startTime"] = Now,
+                    ["conditions"] = new JsonArray(
+                        new JsonObject { ["type"] = "PodScheduled", ["status"] = "True" },
+                        new JsonObject { ["type"] = "Ready", ["status"] = "True" }),
+                    ["containerStatuses"] = new JsonArray(new JsonObject
+                    {
+                        ["name"] = container["name"]!.GetValue<string>(),
+                        ["ready"] = true,
+                        ["restartCount"] = 0,
+                        ["image"] = container["image"]!.GetValue<string>(),
+                        ["imageID"] = "",
+                        ["state"] = new JsonObject { ["running"] = new JsonObject { ["startedAt"] = Now } },
+                    }),
+                }
+                : new JsonObject
+                {
+                    ["phase"] = "Pending",
+                    ["conditions"] = new JsonArray(new JsonObject
+                    {
+                        ["type"] = "PodScheduled",
+                        ["status"] = "False",
+                        ["reason"] = "Unschedulable",
+                        ["message"] = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+                    }),
+                },
+        };
+    }
+}
