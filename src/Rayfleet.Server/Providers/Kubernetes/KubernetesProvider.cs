@@ -39,7 +39,7 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
     private readonly HashSet<string> _readyNamespaces = new(StringComparer.Ordinal);
     private readonly Lock _namespacesLock = new();
     // One gate per cluster, not striped: a stalled API call must hold up only its own cluster's passes.
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
+    private readonly KeyedGates _gates = new();
 
     public KubernetesProvider(
         IKubernetes client, IOptions<KubernetesProviderOptions> options, Catalogs catalogs, IDataProtectionProvider protection,
@@ -70,15 +70,9 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
 
     public async Task<ProviderObservation> ApplyAsync(ProviderClusterRequest request, CancellationToken cancellationToken)
     {
-        var gate = Gate(request.ClusterId);
-        await gate.WaitAsync(cancellationToken);
-        try
+        using (await _gates.EnterAsync(request.ClusterId, cancellationToken))
         {
             return await ApplyCoreAsync(request, cancellationToken);
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 
@@ -544,9 +538,12 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         _ => null,
     };
 
-    private SemaphoreSlim Gate(string clusterId) => _gates.GetOrAdd(clusterId, _ => new SemaphoreSlim(1, 1));
 
-    public ValueTask DisposeAsync() => Cache.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _gates.Dispose();
+        return Cache.DisposeAsync();
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Applied RayCluster {Namespace}/{Name} for instance {InstanceId}")]
     private static partial void LogApplied(ILogger logger, string @namespace, string name, string? instanceId);

@@ -39,7 +39,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         "echo \"$code\" >\"$exitfile.tmp\" && mv -f \"$exitfile.tmp\" \"$exitfile\"\n" +
         "exit \"$code\"\n";
 
-    private readonly SemaphoreSlim[] _locks = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly KeyedGates _gates = new();
     private readonly LocalProviderOptions _options;
     private readonly LocalPaths _paths;
     private readonly LocalStateStore _store;
@@ -72,15 +72,9 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
 
     public async Task<ProviderObservation> ApplyAsync(ProviderClusterRequest request, CancellationToken cancellationToken)
     {
-        var gate = Gate(request.InstanceId);
-        await gate.WaitAsync(cancellationToken);
-        try
+        using (await _gates.EnterAsync(request.InstanceId, cancellationToken))
         {
             return await ApplyLockedAsync(request, cancellationToken);
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 
@@ -182,15 +176,9 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
 
     public async Task<bool> RemoveAsync(string instanceId, CancellationToken cancellationToken)
     {
-        var gate = Gate(instanceId);
-        await gate.WaitAsync(cancellationToken);
-        try
+        using (await _gates.EnterAsync(instanceId, cancellationToken))
         {
             return Remove(instanceId);
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 
@@ -793,7 +781,6 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
 
     private long Now() => _time.GetUtcNow().ToUnixTimeMilliseconds();
 
-    private SemaphoreSlim Gate(string instanceId) => _locks[(StringComparer.Ordinal.GetHashCode(instanceId) & 0x7fffffff) % _locks.Length];
 
     public void Dispose()
     {
@@ -801,6 +788,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         foreach (var process in _children.Values) process.Dispose();
         _children.Clear();
         _http.Dispose();
+        _gates.Dispose();
     }
 
     /// <summary>

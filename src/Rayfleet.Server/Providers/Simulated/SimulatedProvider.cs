@@ -15,22 +15,22 @@ namespace Rayfleet.Server.Providers.Simulated;
 /// Per-cluster behaviour can be steered through <c>extraParam</c>:
 /// <c>{"simulated": {"startDelaySeconds": 5, "failOnStart": true, "failAfterSeconds": 30, "busyWorkers": {"g1": 4}}}</c>.
 /// </summary>
-public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimeProvider time) : IClusterProvider
+public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimeProvider time) : IClusterProvider, IDisposable
 {
     public const string EndpointHost = "simulated.rayfleet.invalid";
 
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
-    private readonly SemaphoreSlim[] _locks = [.. Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1))];
+    private readonly KeyedGates _gates = new();
     private readonly string _root = Path.Combine(Path.GetFullPath(options.Value.DataDirectory), "simulated");
     private readonly SimulatedProviderOptions _options = options.Value.Simulated;
 
     public string Name => ProviderNames.Simulated;
 
+    public void Dispose() => _gates.Dispose();
+
     public async Task<ProviderObservation> ApplyAsync(ProviderClusterRequest request, CancellationToken cancellationToken)
     {
-        var gate = Gate(request.InstanceId);
-        await gate.WaitAsync(cancellationToken);
-        try
+        using (await _gates.EnterAsync(request.InstanceId, cancellationToken))
         {
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
             var behaviour = Behaviour.From(request.Spec.ExtraParam);
@@ -132,17 +132,11 @@ public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimePro
                 RequeueAfter = phase == ObservedPhase.Failed || nextEvent is null ? null : TimeSpan.FromMilliseconds(nextEvent.Value - now),
             };
         }
-        finally
-        {
-            gate.Release();
-        }
     }
 
     public async Task<bool> RemoveAsync(string instanceId, CancellationToken cancellationToken)
     {
-        var gate = Gate(instanceId);
-        await gate.WaitAsync(cancellationToken);
-        try
+        using (await _gates.EnterAsync(instanceId, cancellationToken))
         {
             var state = Load(instanceId);
             if (state is null) return true;
@@ -155,10 +149,6 @@ public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimePro
             }
             Save(state);
             return false;
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 
@@ -190,7 +180,6 @@ public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimePro
         };
     }
 
-    private SemaphoreSlim Gate(string instanceId) => _locks[(StringComparer.Ordinal.GetHashCode(instanceId) & 0x7fffffff) % _locks.Length];
 
     private string PathOf(string instanceId) => Path.Combine(_root, instanceId + ".json");
 
