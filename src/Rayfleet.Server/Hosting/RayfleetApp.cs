@@ -32,9 +32,10 @@ public static class RayfleetApp
         var dataDirectory = Path.GetFullPath(builder.Configuration[$"{RayfleetOptions.Section}:DataDirectory"] ?? "./data");
         Directory.CreateDirectory(dataDirectory);
 
-        services.AddDbContext<RayfleetDbContext>(o => o
+        // Interceptors registered in the container join the store's own (tests use them for fault injection).
+        services.AddDbContext<RayfleetDbContext>((sp, o) => o
             .UseSqlite($"Data Source={Path.Combine(dataDirectory, "rayfleet.db")};Cache=Private;Pooling=True")
-            .AddInterceptors(new SqlitePragmas()));
+            .AddInterceptors(sp.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>().Prepend(new SqlitePragmas())));
 
         services.AddDataProtection()
             .SetApplicationName("Rayfleet")
