@@ -92,7 +92,9 @@ public sealed partial class ClusterReconcilePass(
 
         // After the apply, so that a provider which reuses what an earlier instance left (a suspended RayCluster)
         // has taken it over before the rest of that instance is removed.
-        if (row.State == ClusterState.Starting)
+        // Only an instance of a Start can have predecessors (a Create's first instance has none, and its start time is
+        // its create time): listing a provider's instances costs as much as there are clusters.
+        if (row.State == ClusterState.Starting && row.StartTime != row.CreateTime)
             await RemoveEarlierInstancesAsync(provider, row, ct);
 
         TimeSpan? requeue = observation.RequeueAfter;
