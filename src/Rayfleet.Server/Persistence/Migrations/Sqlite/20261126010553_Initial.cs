@@ -11,6 +11,44 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
         protected override void Up(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.CreateTable(
+                name: "access_keys",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    PrincipalId = table.Column<string>(type: "TEXT", nullable: false),
+                    ProtectedSecret = table.Column<string>(type: "TEXT", nullable: false),
+                    Active = table.Column<bool>(type: "INTEGER", nullable: false),
+                    CreateTime = table.Column<long>(type: "INTEGER", nullable: false),
+                    LastUsedTime = table.Column<long>(type: "INTEGER", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_access_keys", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "audit_log",
+                columns: table => new
+                {
+                    Id = table.Column<long>(type: "INTEGER", nullable: false)
+                        .Annotation("Sqlite:Autoincrement", true),
+                    Time = table.Column<long>(type: "INTEGER", nullable: false),
+                    PrincipalId = table.Column<string>(type: "TEXT", nullable: true),
+                    AccessKeyId = table.Column<string>(type: "TEXT", nullable: true),
+                    Action = table.Column<string>(type: "TEXT", nullable: false),
+                    WorkspaceId = table.Column<string>(type: "TEXT", nullable: true),
+                    Resource = table.Column<string>(type: "TEXT", nullable: true),
+                    Outcome = table.Column<string>(type: "TEXT", nullable: false),
+                    Status = table.Column<int>(type: "INTEGER", nullable: false),
+                    RequestId = table.Column<string>(type: "TEXT", nullable: false),
+                    SourceIp = table.Column<string>(type: "TEXT", nullable: true)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_audit_log", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
                 name: "clusters",
                 columns: table => new
                 {
@@ -39,6 +77,7 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     GrpcEndpoint = table.Column<string>(type: "TEXT", nullable: true),
                     SubmitToken = table.Column<string>(type: "TEXT", nullable: false),
                     Creator = table.Column<string>(type: "TEXT", nullable: true),
+                    Modifier = table.Column<string>(type: "TEXT", nullable: true),
                     Version = table.Column<long>(type: "INTEGER", nullable: false)
                 },
                 constraints: table =>
@@ -62,6 +101,20 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateTable(
+                name: "memberships",
+                columns: table => new
+                {
+                    WorkspaceId = table.Column<string>(type: "TEXT", nullable: false),
+                    PrincipalId = table.Column<string>(type: "TEXT", nullable: false),
+                    Role = table.Column<string>(type: "TEXT", maxLength: 16, nullable: false),
+                    CreateTime = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_memberships", x => new { x.WorkspaceId, x.PrincipalId });
+                });
+
+            migrationBuilder.CreateTable(
                 name: "network_services",
                 columns: table => new
                 {
@@ -77,6 +130,20 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                 constraints: table =>
                 {
                     table.PrimaryKey("PK_network_services", x => x.Id);
+                });
+
+            migrationBuilder.CreateTable(
+                name: "principals",
+                columns: table => new
+                {
+                    Id = table.Column<string>(type: "TEXT", nullable: false),
+                    Name = table.Column<string>(type: "TEXT", nullable: false),
+                    IsAdmin = table.Column<bool>(type: "INTEGER", nullable: false),
+                    CreateTime = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_principals", x => x.Id);
                 });
 
             migrationBuilder.CreateTable(
@@ -109,6 +176,8 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                 {
                     ClusterId = table.Column<string>(type: "TEXT", nullable: false),
                     QueueName = table.Column<string>(type: "TEXT", nullable: false),
+                    Granted = table.Column<bool>(type: "INTEGER", nullable: false),
+                    QueuedAt = table.Column<long>(type: "INTEGER", nullable: false),
                     WorkspaceId = table.Column<string>(type: "TEXT", nullable: false),
                     MilliCpu = table.Column<long>(type: "INTEGER", nullable: false),
                     MemoryBytes = table.Column<long>(type: "INTEGER", nullable: false),
@@ -118,6 +187,19 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                 constraints: table =>
                 {
                     table.PrimaryKey("PK_reservations", x => new { x.ClusterId, x.QueueName });
+                });
+
+            migrationBuilder.CreateTable(
+                name: "signature_nonces",
+                columns: table => new
+                {
+                    AccessKeyId = table.Column<string>(type: "TEXT", nullable: false),
+                    Nonce = table.Column<string>(type: "TEXT", maxLength: 128, nullable: false),
+                    ExpiresAt = table.Column<long>(type: "INTEGER", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("PK_signature_nonces", x => new { x.AccessKeyId, x.Nonce });
                 });
 
             migrationBuilder.CreateTable(
@@ -155,6 +237,26 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                 });
 
             migrationBuilder.CreateIndex(
+                name: "IX_access_keys_PrincipalId",
+                table: "access_keys",
+                column: "PrincipalId");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_audit_log_PrincipalId_Time",
+                table: "audit_log",
+                columns: new[] { "PrincipalId", "Time" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_audit_log_Time",
+                table: "audit_log",
+                column: "Time");
+
+            migrationBuilder.CreateIndex(
+                name: "IX_audit_log_WorkspaceId_Time",
+                table: "audit_log",
+                columns: new[] { "WorkspaceId", "Time" });
+
+            migrationBuilder.CreateIndex(
                 name: "IX_clusters_WorkspaceId_Deleted_CreateTime",
                 table: "clusters",
                 columns: new[] { "WorkspaceId", "Deleted", "CreateTime" });
@@ -170,15 +272,31 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                 column: "CreateTime");
 
             migrationBuilder.CreateIndex(
+                name: "IX_memberships_PrincipalId",
+                table: "memberships",
+                column: "PrincipalId");
+
+            migrationBuilder.CreateIndex(
                 name: "IX_network_services_WorkspaceId_Name",
                 table: "network_services",
                 columns: new[] { "WorkspaceId", "Name" },
                 unique: true);
 
             migrationBuilder.CreateIndex(
-                name: "IX_reservations_WorkspaceId_QueueName",
+                name: "IX_principals_Name",
+                table: "principals",
+                column: "Name",
+                unique: true);
+
+            migrationBuilder.CreateIndex(
+                name: "IX_reservations_WorkspaceId_QueueName_Granted_QueuedAt",
                 table: "reservations",
-                columns: new[] { "WorkspaceId", "QueueName" });
+                columns: new[] { "WorkspaceId", "QueueName", "Granted", "QueuedAt" });
+
+            migrationBuilder.CreateIndex(
+                name: "IX_signature_nonces_ExpiresAt",
+                table: "signature_nonces",
+                column: "ExpiresAt");
 
             migrationBuilder.CreateIndex(
                 name: "IX_volumes_WorkspaceId_Name",
@@ -196,19 +314,34 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
         protected override void Down(MigrationBuilder migrationBuilder)
         {
             migrationBuilder.DropTable(
+                name: "access_keys");
+
+            migrationBuilder.DropTable(
+                name: "audit_log");
+
+            migrationBuilder.DropTable(
                 name: "clusters");
 
             migrationBuilder.DropTable(
                 name: "idempotency");
 
             migrationBuilder.DropTable(
+                name: "memberships");
+
+            migrationBuilder.DropTable(
                 name: "network_services");
+
+            migrationBuilder.DropTable(
+                name: "principals");
 
             migrationBuilder.DropTable(
                 name: "queues");
 
             migrationBuilder.DropTable(
                 name: "reservations");
+
+            migrationBuilder.DropTable(
+                name: "signature_nonces");
 
             migrationBuilder.DropTable(
                 name: "volumes");

@@ -10,7 +10,7 @@ using Rayfleet.Server.Persistence;
 namespace Rayfleet.Server.Persistence.Migrations.Sqlite
 {
     [DbContext(typeof(RayfleetDbContext))]
-    [Migration("20261125234206_Initial")]
+    [Migration("20261126010553_Initial")]
     partial class Initial
     {
         /// <inheritdoc />
@@ -18,6 +18,86 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
         {
 #pragma warning disable 612, 618
             modelBuilder.HasAnnotation("ProductVersion", "10.0.15");
+
+            modelBuilder.Entity("Rayfleet.Server.Persistence.AccessKeyRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("Active")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("CreateTime")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("LastUsedTime")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("PrincipalId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ProtectedSecret")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("PrincipalId");
+
+                    b.ToTable("access_keys", (string)null);
+                });
+
+            modelBuilder.Entity("Rayfleet.Server.Persistence.AuditRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("AccessKeyId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Action")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Outcome")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PrincipalId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("RequestId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Resource")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("SourceIp")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Status")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Time")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("WorkspaceId")
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Time");
+
+                    b.HasIndex("PrincipalId", "Time");
+
+                    b.HasIndex("WorkspaceId", "Time");
+
+                    b.ToTable("audit_log", (string)null);
+                });
 
             modelBuilder.Entity("Rayfleet.Server.Persistence.ClusterRow", b =>
                 {
@@ -66,6 +146,9 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
 
                     b.Property<long>("ModifiedTime")
                         .HasColumnType("INTEGER");
+
+                    b.Property<string>("Modifier")
+                        .HasColumnType("TEXT");
 
                     b.Property<string>("Name")
                         .IsRequired()
@@ -144,6 +227,29 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.ToTable("idempotency", (string)null);
                 });
 
+            modelBuilder.Entity("Rayfleet.Server.Persistence.MembershipRow", b =>
+                {
+                    b.Property<string>("WorkspaceId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("PrincipalId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreateTime")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Role")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("WorkspaceId", "PrincipalId");
+
+                    b.HasIndex("PrincipalId");
+
+                    b.ToTable("memberships", (string)null);
+                });
+
             modelBuilder.Entity("Rayfleet.Server.Persistence.NetworkServiceRow", b =>
                 {
                     b.Property<string>("Id")
@@ -179,6 +285,48 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                         .IsUnique();
 
                     b.ToTable("network_services", (string)null);
+                });
+
+            modelBuilder.Entity("Rayfleet.Server.Persistence.NonceRow", b =>
+                {
+                    b.Property<string>("AccessKeyId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Nonce")
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ExpiresAt")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("AccessKeyId", "Nonce");
+
+                    b.HasIndex("ExpiresAt");
+
+                    b.ToTable("signature_nonces", (string)null);
+                });
+
+            modelBuilder.Entity("Rayfleet.Server.Persistence.PrincipalRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("CreateTime")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("IsAdmin")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("Name")
+                        .IsUnique();
+
+                    b.ToTable("principals", (string)null);
                 });
 
             modelBuilder.Entity("Rayfleet.Server.Persistence.QueueRow", b =>
@@ -246,6 +394,9 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<int>("Gpu")
                         .HasColumnType("INTEGER");
 
+                    b.Property<bool>("Granted")
+                        .HasColumnType("INTEGER");
+
                     b.Property<long>("MemoryBytes")
                         .HasColumnType("INTEGER");
 
@@ -255,13 +406,16 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<long>("MilliCu")
                         .HasColumnType("INTEGER");
 
+                    b.Property<long>("QueuedAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("WorkspaceId")
                         .IsRequired()
                         .HasColumnType("TEXT");
 
                     b.HasKey("ClusterId", "QueueName");
 
-                    b.HasIndex("WorkspaceId", "QueueName");
+                    b.HasIndex("WorkspaceId", "QueueName", "Granted", "QueuedAt");
 
                     b.ToTable("reservations", (string)null);
                 });
