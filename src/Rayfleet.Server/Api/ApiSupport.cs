@@ -28,5 +28,18 @@ internal static class ApiSupport
         return raw.Count == 0 || string.IsNullOrEmpty(raw[0]) ? null : raw[0];
     }
 
+    /// <summary>
+    /// The rules for a resource name unique in its workspace: required, 1 to 64 characters without control characters,
+    /// and not taken (<paramref name="takenAsync"/> is asked only for an otherwise valid name).
+    /// </summary>
+    public static async Task CheckUniqueNameAsync(List<Problem> problems, string? name, string what, Func<string, Task<bool>> takenAsync)
+    {
+        if (name is null) problems.Add(new(ErrorCodes.Missing("name"), "name", "name is required."));
+        else if (name.Length is < 1 or > 64 || name.Any(char.IsControl))
+            problems.Add(new(ErrorCodes.InvalidParameter, "name", "The specified parameter name is not valid: must be 1 to 64 characters without control characters."));
+        else if (await takenAsync(name))
+            problems.Add(new(ErrorCodes.InvalidParameter, "name", $"The specified parameter name is not valid: a {what} named '{name}' already exists in the workspace."));
+    }
+
     public static long Now(this TimeProvider time) => time.GetUtcNow().ToUnixTimeMilliseconds();
 }

@@ -25,11 +25,8 @@ public static class NetworkServiceApi
         return await runner.RunAsync("CreateNetworkService", workspaceId, request.ClientToken, request with { ClientToken = null }, async () =>
         {
             var problems = new List<Problem>();
-            if (request.Name is null) problems.Add(new(ErrorCodes.Missing("name"), "name", "name is required."));
-            else if (request.Name.Length is < 1 or > 64 || request.Name.Any(char.IsControl))
-                problems.Add(new(ErrorCodes.InvalidParameter, "name", "The specified parameter name is not valid: must be 1 to 64 characters without control characters."));
-            else if (await db.NetworkServices.AnyAsync(n => n.WorkspaceId == workspaceId && n.Name == request.Name, ct))
-                problems.Add(new(ErrorCodes.InvalidParameter, "name", $"The specified parameter name is not valid: a network service named '{request.Name}' already exists in the workspace."));
+            await ApiSupport.CheckUniqueNameAsync(problems, request.Name, "network service",
+                name => db.NetworkServices.AnyAsync(n => n.WorkspaceId == workspaceId && n.Name == name, ct));
             if (request.VswitchIds?.Any(v => string.IsNullOrEmpty(v)) == true)
                 problems.Add(new(ErrorCodes.InvalidParameter, "vswitchIds", "The specified parameter vswitchIds is not valid: entries must be non-empty strings."));
             if (problems.Count > 0) throw ApiException.FromProblems(problems);

@@ -56,7 +56,11 @@ public static partial class QueueApi
             if (problems.Count > 0) throw ApiException.FromProblems(problems);
             Apply(row, request);
             // A larger queue may admit clusters that wait; a smaller one keeps what runs and admits less from now on.
-            return new Mutation(new CapitalRequestIdResponse(http.RequestId()), () => WakeWaiting(db, reconciler, workspaceId));
+            var waiting = await QueueAdmissionService.WaitingAsync(db, workspaceId, ct);
+            return new Mutation(new CapitalRequestIdResponse(http.RequestId()), () =>
+            {
+                foreach (var id in waiting) reconciler.Enqueue(id);
+            });
         }, ct);
     }
 
@@ -172,13 +176,5 @@ public static partial class QueueApi
             && (s.Head.QueueName == queue || s.Workers.Any(w => w.QueueName == queue));
         var reserved = await db.Reservations.AsNoTracking().Where(r => r.WorkspaceId == workspaceId && r.QueueName == queue).Select(r => r.ClusterId).ToListAsync(ct);
         return [.. candidates.Where(c => Uses(c.SpecJson) || Uses(c.RunSpecJson)).Select(c => c.Id).Union(reserved).Distinct()];
-    }
-
-    private static void WakeWaiting(RayfleetDbContext db, IReconcileTrigger reconciler, string workspaceId)
-    {
-        foreach (var id in db.Clusters.AsNoTracking()
-                     .Where(c => c.WorkspaceId == workspaceId && c.DesiredRunning && !c.Deleted && c.AdmittedReplicasJson == null)
-                     .Select(c => c.Id).ToList())
-            reconciler.Enqueue(id);
     }
 }

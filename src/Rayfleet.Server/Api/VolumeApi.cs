@@ -25,11 +25,8 @@ public static class VolumeApi
         return await runner.RunAsync("CreateVolume", workspaceId, request.ClientToken, request with { ClientToken = null }, async () =>
         {
             var problems = new List<Problem>();
-            if (request.Name is null) problems.Add(new(ErrorCodes.Missing("name"), "name", "name is required."));
-            else if (request.Name.Length is < 1 or > 64 || request.Name.Any(char.IsControl))
-                problems.Add(new(ErrorCodes.InvalidParameter, "name", "The specified parameter name is not valid: must be 1 to 64 characters without control characters."));
-            else if (await db.Volumes.AnyAsync(v => v.WorkspaceId == workspaceId && v.Name == request.Name, ct))
-                problems.Add(new(ErrorCodes.InvalidParameter, "name", $"The specified parameter name is not valid: a volume named '{request.Name}' already exists in the workspace."));
+            await ApiSupport.CheckUniqueNameAsync(problems, request.Name, "volume",
+                name => db.Volumes.AnyAsync(v => v.WorkspaceId == workspaceId && v.Name == name, ct));
             if (request.Kind is null) problems.Add(new(ErrorCodes.Missing("kind"), "kind", "kind is required."));
             else if (request.Kind is not ("pvc" or "hostPath"))
                 problems.Add(new(ErrorCodes.InvalidParameter, "kind", "The specified parameter kind is not valid: must be pvc or hostPath."));

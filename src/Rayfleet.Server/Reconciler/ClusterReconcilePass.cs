@@ -205,12 +205,8 @@ public sealed partial class ClusterReconcilePass(
             : new ProviderNetworkService(row.Id, row.Name, row.VpcId, JsonSerializer.Deserialize<List<string>>(row.VswitchIdsJson) ?? [], row.SecurityGroupId);
     }
 
-    private async Task<IReadOnlyList<string>> WaitingInAsync(string workspaceId, CancellationToken ct) =>
-        await db.Clusters.AsNoTracking()
-            .Where(c => c.WorkspaceId == workspaceId && c.DesiredRunning && !c.Deleted && c.AdmittedReplicasJson == null)
-            .OrderBy(c => c.QueuedAt).ThenBy(c => c.Id)
-            .Select(c => c.Id)
-            .ToListAsync(ct);
+    private Task<IReadOnlyList<string>> WaitingInAsync(string workspaceId, CancellationToken ct) =>
+        QueueAdmissionService.WaitingAsync(db, workspaceId, ct);
 
     /// <summary>Without autoscaling, replica; with it, what was granted so far, within [min, max] (min for a new group).</summary>
     private static Dictionary<string, int> TargetReplicas(ClusterSpec spec, IReadOnlyDictionary<string, int>? admitted) =>

@@ -120,6 +120,14 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
         && own.All(r => !r.Granted && r.QueuedAt == queuedAt && demand.ByQueue.TryGetValue(r.QueueName, out var d)
                         && r.MilliCu == (long)decimal.Ceiling(d.Cu * 1000m) && r.Gpu == d.Gpu);
 
+    /// <summary>Clusters of the workspace that want to run and wait for admission, first come first.</summary>
+    public static async Task<IReadOnlyList<string>> WaitingAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct) =>
+        await db.Clusters.AsNoTracking()
+            .Where(c => c.WorkspaceId == workspaceId && c.DesiredRunning && !c.Deleted && c.AdmittedReplicasJson == null)
+            .OrderBy(c => c.QueuedAt).ThenBy(c => c.Id)
+            .Select(c => c.Id)
+            .ToListAsync(ct);
+
     /// <summary>Stages the release of everything the cluster holds; the caller's save commits it.</summary>
     public static async Task<bool> StageReleaseAsync(RayfleetDbContext db, ClusterRow row, CancellationToken ct)
     {
