@@ -8,6 +8,9 @@ public static class ClusterState
     public const string Stopping = "Stopping";
     public const string Stopped = "Stopped";
     public const string Error = "Error";
+
+    /// <summary>The message of a cluster whose new instance the reconciler has not admitted yet.</summary>
+    public const string WaitingMessage = "Waiting for the reconciler to admit and start the cluster.";
 }
 
 public enum LifecycleVerdict

@@ -53,11 +53,8 @@ public static class RayClusterApi
                 Provider = workspace.Provider,
                 Name = spec.Name,
                 SpecJson = spec.ToJson(),
-                RunSpecJson = spec.ToJson(),
                 Generation = 1,
                 DesiredRunning = true,
-                State = ClusterState.Starting,
-                Message = "Waiting for the reconciler to admit and start the cluster.",
                 InstanceId = Ids.Instance(id),
                 CreateTime = now,
                 StartTime = now,
@@ -68,8 +65,8 @@ public static class RayClusterApi
                 Modifier = Caller.Of(http)?.PrincipalId,
             };
             db.Clusters.Add(row);
-            // Its place in line for admission is taken now, in the same transaction.
-            db.Reservations.AddRange(QueueAdmissionService.Requests(row, catalogs.Demand(spec)));
+            // Its place in line for admission (QueuedAt) and what it asks for are known now, in the same transaction.
+            db.Demands.AddRange(QueueAdmissionService.DemandRows(id, workspaceId, catalogs.Demand(spec)));
             return new Mutation(new CreateRayClusterResponse(http.RequestId(), id), () => reconciler.Enqueue(id));
         }, ct);
     }
@@ -113,8 +110,9 @@ public static class RayClusterApi
         return await runner.RunAsync("UpdateRayCluster", $"{workspaceId}/{clusterId}", request.ClientToken, request, async () =>
         {
             var row = await FindAsync(db, workspaceId, clusterId, ct);
-            if (Lifecycle.Update(row.State) == LifecycleVerdict.Denied)
-                throw ApiException.Denied($"The cluster cannot be updated while it is {row.State}.");
+            var state = ClusterStatusView.Of(row).State;
+            if (Lifecycle.Update(state) == LifecycleVerdict.Denied)
+                throw ApiException.Denied($"The cluster cannot be updated while it is {state}.");
 
             var current = ClusterSpec.FromJson(row.SpecJson);
             var merged = ClusterSpecMapping.Merge(current, request with { ClientToken = null });
@@ -130,13 +128,7 @@ public static class RayClusterApi
                 row.Generation++;
                 row.ModifiedTime = time.Now();
                 row.Modifier = Caller.Of(http)?.PrincipalId;
-                if (row.RunSpecJson is not null)
-                {
-                    // Scaling, names and autoscaling settings reach the running instance now; the rest waits for a Start.
-                    var run = ClusterSpec.FromJson(row.RunSpecJson).WithLiveFieldsFrom(spec);
-                    row.RunSpecJson = run.ToJson();
-                    row.Modified = run.NeedsRestartToMatch(spec);
-                }
+                await ReplaceDemandAsync(db, catalogs, row, spec, ct);
             }
             return new Mutation(new CreateRayClusterResponse(http.RequestId(), clusterId), () => reconciler.Enqueue(clusterId));
         }, ct);
@@ -154,6 +146,7 @@ public static class RayClusterApi
             // A tombstone: gone from Get and List now; the reconciler removes the row once the provider confirms.
             row.Deleted = true;
             row.DesiredRunning = false;
+            row.Generation++;
             row.ModifiedTime = time.Now();
             return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
         }, ct);
@@ -168,28 +161,19 @@ public static class RayClusterApi
         return await runner.RunAsync("StartRayCluster", $"{workspaceId}/{clusterId}", request.ClientToken, new { clusterId }, async () =>
         {
             var row = await FindAsync(db, workspaceId, clusterId, ct);
-            switch (Lifecycle.Start(row.State))
+            var state = ClusterStatusView.Of(row).State;
+            switch (Lifecycle.Start(state))
             {
                 case LifecycleVerdict.Denied:
-                    throw ApiException.Denied($"The cluster cannot be started while it is {row.State}; wait until it is Stopped.");
+                    throw ApiException.Denied($"The cluster cannot be started while it is {state}; wait until it is Stopped.");
                 case LifecycleVerdict.Proceed:
                     var now = time.Now();
                     row.DesiredRunning = true;
                     row.InstanceId = Ids.Instance(row.Id);
-                    row.RunSpecJson = row.SpecJson;
-                    row.Modified = false;
-                    row.State = ClusterState.Starting;
-                    row.Message = "Waiting for the reconciler to admit and start the cluster.";
+                    row.Generation++;
                     row.StartTime = now;
                     row.QueuedAt = now;
                     row.Modifier = Caller.Of(http)?.PrincipalId;
-                    row.NodesJson = "[]";
-                    row.DashboardUrl = row.JobUrl = row.JobUrlInner = row.GrpcEndpoint = null;
-                    if (row.AdmittedReplicasJson is null)
-                    {
-                        db.Reservations.RemoveRange(await db.Reservations.Where(r => r.ClusterId == row.Id).ToListAsync(ct));
-                        db.Reservations.AddRange(QueueAdmissionService.Requests(row, catalogs.Demand(ClusterSpec.FromJson(row.SpecJson))));
-                    }
                     break;
             }
             return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
@@ -207,11 +191,10 @@ public static class RayClusterApi
             var row = await FindAsync(db, workspaceId, clusterId, ct);
             if (request.InstanceId is not null && request.InstanceId != row.InstanceId)
                 throw ApiException.Invalid($"The specified parameter instanceId is not valid: '{request.InstanceId}' is not the current instance of the cluster ({row.InstanceId}).");
-            if (Lifecycle.Stop(row.State) == LifecycleVerdict.Proceed)
+            if (Lifecycle.Stop(ClusterStatusView.Of(row).State) == LifecycleVerdict.Proceed)
             {
                 row.DesiredRunning = false;
-                row.State = ClusterState.Stopping;
-                row.Message = "Stopping.";
+                row.Generation++;
                 row.Modifier = Caller.Of(http)?.PrincipalId;
             }
             return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
@@ -221,6 +204,13 @@ public static class RayClusterApi
     private static async Task<ClusterRow> FindAsync(RayfleetDbContext db, string workspaceId, string clusterId, CancellationToken ct) =>
         await db.Clusters.FirstOrDefaultAsync(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted, ct)
         ?? throw ClusterNotFound(clusterId);
+
+    /// <summary>The demand index follows the desired spec (semantics: a waiting cluster is admitted with what it asks now).</summary>
+    private static async Task ReplaceDemandAsync(RayfleetDbContext db, Catalogs catalogs, ClusterRow row, ClusterSpec spec, CancellationToken ct)
+    {
+        db.Demands.RemoveRange(await db.Demands.Where(d => d.ClusterId == row.Id).ToListAsync(ct));
+        db.Demands.AddRange(QueueAdmissionService.DemandRows(row.Id, row.WorkspaceId, catalogs.Demand(spec)));
+    }
 
     private static ApiException ClusterNotFound(string clusterId) =>
         ApiException.NotFound(ErrorCodes.ClusterNotFound, $"Ray cluster '{clusterId}' does not exist in the workspace.");
@@ -271,6 +261,7 @@ internal static class ClusterViews
     public static GetRayClusterResponse Detail(ClusterRow row, string requestId, IReadOnlyDictionary<string, string> names)
     {
         var spec = ClusterSpec.FromJson(row.SpecJson);
+        var status = ClusterStatusView.Of(row, spec);
         return new GetRayClusterResponse
         {
             RequestId = requestId,
@@ -284,9 +275,9 @@ internal static class ClusterViews
             HeadSpec = ClusterSpecMapping.ToHeadDto(spec.Head),
             WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToWorkerDto)],
             VolumeIds = [.. spec.VolumeIds],
-            State = row.State,
-            Message = row.Message,
-            Modified = row.Modified,
+            State = status.State,
+            Message = status.Message,
+            Modified = status.Modified,
             CreateTime = row.CreateTime,
             StartTime = row.StartTime,
             ModifiedTime = row.ModifiedTime,
@@ -294,18 +285,19 @@ internal static class ClusterViews
             CreatorName = Name(names, row.Creator),
             Modifier = row.Modifier,
             ModifierName = Name(names, row.Modifier),
-            DashboardUrl = row.DashboardUrl,
-            JobUrl = row.JobUrl,
-            JobUrlInner = row.JobUrlInner,
-            GrpcEndpoint = row.GrpcEndpoint,
+            DashboardUrl = status.NewInstance ? null : row.DashboardUrl,
+            JobUrl = status.NewInstance ? null : row.JobUrl,
+            JobUrlInner = status.NewInstance ? null : row.JobUrlInner,
+            GrpcEndpoint = status.NewInstance ? null : row.GrpcEndpoint,
             SubmitToken = row.SubmitToken,
-            Instances = JsonSerializer.Deserialize<List<RayNodeDto>>(row.NodesJson) ?? [],
+            Instances = status.NewInstance ? [] : JsonSerializer.Deserialize<List<RayNodeDto>>(row.NodesJson) ?? [],
         };
     }
 
     public static RayClusterSummaryDto Summary(ClusterRow row, IReadOnlyDictionary<string, string> names)
     {
         var spec = ClusterSpec.FromJson(row.SpecJson);
+        var status = ClusterStatusView.Of(row, spec);
         return new RayClusterSummaryDto
         {
             ClusterId = row.Id,
@@ -314,9 +306,9 @@ internal static class ClusterViews
             DisplayReleaseVersion = spec.DisplayReleaseVersion,
             NetworkServiceName = spec.NetworkServiceName,
             InstanceId = row.InstanceId,
-            State = row.State,
-            Message = row.Message,
-            Modified = row.Modified,
+            State = status.State,
+            Message = status.Message,
+            Modified = status.Modified,
             CreateTime = row.CreateTime,
             StartTime = row.StartTime,
             ModifiedTime = row.ModifiedTime,
@@ -324,8 +316,8 @@ internal static class ClusterViews
             CreatorName = Name(names, row.Creator),
             Modifier = row.Modifier,
             ModifierName = Name(names, row.Modifier),
-            DashboardUrl = row.DashboardUrl,
-            GrpcEndpoint = row.GrpcEndpoint,
+            DashboardUrl = status.NewInstance ? null : row.DashboardUrl,
+            GrpcEndpoint = status.NewInstance ? null : row.GrpcEndpoint,
             HeadSpec = ClusterSpecMapping.ToListHeadDto(spec.Head),
             WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToListWorkerDto)],
         };

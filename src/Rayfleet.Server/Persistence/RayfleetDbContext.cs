@@ -10,6 +10,7 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
     public DbSet<VolumeRow> Volumes => Set<VolumeRow>();
     public DbSet<ClusterRow> Clusters => Set<ClusterRow>();
     public DbSet<ReservationRow> Reservations => Set<ReservationRow>();
+    public DbSet<ClusterDemandRow> Demands => Set<ClusterDemandRow>();
     public DbSet<IdempotencyRow> Idempotency => Set<IdempotencyRow>();
     public DbSet<PrincipalRow> Principals => Set<PrincipalRow>();
     public DbSet<AccessKeyRow> AccessKeys => Set<AccessKeyRow>();
@@ -62,7 +63,13 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
         {
             e.ToTable("reservations");
             e.HasKey(x => new { x.ClusterId, x.QueueName });
-            e.HasIndex(x => new { x.WorkspaceId, x.QueueName, x.Granted, x.QueuedAt });
+            e.HasIndex(x => new { x.WorkspaceId, x.QueueName });
+        });
+        modelBuilder.Entity<ClusterDemandRow>(e =>
+        {
+            e.ToTable("cluster_demands");
+            e.HasKey(x => new { x.ClusterId, x.QueueName });
+            e.HasIndex(x => new { x.WorkspaceId, x.QueueName });
         });
         modelBuilder.Entity<PrincipalRow>(e =>
         {

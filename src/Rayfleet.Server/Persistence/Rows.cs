@@ -57,52 +57,79 @@ public sealed class VolumeRow
 }
 
 /// <summary>
-/// A Ray cluster: desired state (spec, desired running, tombstone) written by the API, observed state written by the
-/// reconciler. <see cref="Version"/> is the optimistic concurrency token; every save of a changed row bumps it.
+/// A Ray cluster, in two halves as KubeRay keeps spec and status apart. The API writes only the desired half (spec,
+/// <see cref="Generation"/>, desired running, the instance a Start asks for, tombstone, request times); only the
+/// reconciler writes the observed half (state, message, nodes, endpoints, the spec the instance runs, what admission
+/// granted), with <see cref="ObservedGeneration"/> saying which generation that status reflects. <see cref="Version"/>
+/// is the optimistic concurrency token; every save of a changed row bumps it.
 /// </summary>
 public sealed class ClusterRow
 {
+    // Desired, written by the API.
     public required string Id { get; set; }
     public required string WorkspaceId { get; set; }
     public required string Provider { get; set; }
     public required string Name { get; set; }
     public required string SpecJson { get; set; }
+    /// <summary>Bumped by every accepted change of desired state: spec, Start, Stop, Delete.</summary>
     public long Generation { get; set; }
-    /// <summary>The spec the current instance runs (live fields kept in step with the spec); null while no instance exists.</summary>
-    public string? RunSpecJson { get; set; }
-    /// <summary>Worker count per group that queue admission granted; null while the cluster waits for admission.</summary>
-    public string? AdmittedReplicasJson { get; set; }
     public bool DesiredRunning { get; set; }
     public bool Deleted { get; set; }
-    public required string State { get; set; }
-    public string? Message { get; set; }
+    /// <summary>The instance the cluster should run: a new one for every Create and Start.</summary>
     public string? InstanceId { get; set; }
-    public bool Modified { get; set; }
     public long CreateTime { get; set; }
     public long? StartTime { get; set; }
     public long ModifiedTime { get; set; }
     /// <summary>When the cluster asked for admission; waiting clusters are admitted first-come first-served.</summary>
     public long QueuedAt { get; set; }
+    public required string SubmitToken { get; set; }
+    /// <summary>Principal that created the cluster, and the one that changed its spec or run state last.</summary>
+    public string? Creator { get; set; }
+    public string? Modifier { get; set; }
+
+    // Observed, written by the reconciler.
+    /// <summary>The <see cref="Generation"/> the observed fields reflect; behind it, a change is accepted but not acted on yet.</summary>
+    public long ObservedGeneration { get; set; }
+    /// <summary>The instance the observed fields describe.</summary>
+    public string? ObservedInstanceId { get; set; }
+    /// <summary>Null until the reconciler first looked at the cluster.</summary>
+    public string? State { get; set; }
+    public string? Message { get; set; }
+    /// <summary>The spec the current instance runs (live fields kept in step with the spec); null while no instance exists.</summary>
+    public string? RunSpecJson { get; set; }
+    /// <summary>Worker count per group that queue admission granted; null while the cluster waits for admission.</summary>
+    public string? AdmittedReplicasJson { get; set; }
+    public bool Modified { get; set; }
     public string NodesJson { get; set; } = "[]";
     public string? DashboardUrl { get; set; }
     public string? JobUrl { get; set; }
     public string? JobUrlInner { get; set; }
     public string? GrpcEndpoint { get; set; }
-    public required string SubmitToken { get; set; }
-    /// <summary>Principal that created the cluster, and the one that changed its spec or run state last.</summary>
-    public string? Creator { get; set; }
-    public string? Modifier { get; set; }
+
     public long Version { get; set; }
 }
 
 /// <summary>
-/// Resources a cluster holds in one queue (granted), or asks for while it waits (not granted yet; ordered by
-/// <see cref="QueuedAt"/> for first-come first-served admission). Integers (milli-CU) so that sums run in the database.
+/// What a cluster's desired spec asks of one queue at its initial size: an index of the spec that the API writes with
+/// it, so that queue admission can sum the demand of everyone waiting ahead in SQL. Not a reservation.
+/// </summary>
+public sealed class ClusterDemandRow
+{
+    public required string ClusterId { get; set; }
+    public required string WorkspaceId { get; set; }
+    public required string QueueName { get; set; }
+    public long MilliCpu { get; set; }
+    public long MemoryBytes { get; set; }
+    public long MilliCu { get; set; }
+    public int Gpu { get; set; }
+}
+
+/// <summary>
+/// Resources queue admission granted a cluster in one queue; written by the reconciler only. Integers (milli-CU) so
+/// that sums run in the database.
 /// </summary>
 public sealed class ReservationRow
 {
-    public bool Granted { get; set; }
-    public long QueuedAt { get; set; }
     public required string ClusterId { get; set; }
     public required string WorkspaceId { get; set; }
     public required string QueueName { get; set; }

@@ -24,6 +24,11 @@ public sealed partial class ClusterReconcilePass(
 {
     private readonly TimeSpan _poll = options.Value.Reconciler.PollInterval;
 
+    /// <summary>
+    /// Reads the desired half of the row, acts, and writes the observed half in one commit at the end, stamped with
+    /// the generation it acted on (a change the API committed meanwhile makes the save fail, and the pass runs again).
+    /// A pass that changes what admission granted commits that and comes back at once to act on it.
+    /// </summary>
     public async Task<PassResult> RunAsync(string clusterId, CancellationToken ct)
     {
         var row = await db.Clusters.FirstOrDefaultAsync(c => c.Id == clusterId, ct);
@@ -32,10 +37,34 @@ public sealed partial class ClusterReconcilePass(
         var provider = providers.Get(row.Provider);
 
         if (row.Deleted) return await FinishDeleteAsync(row, provider, ct);
+        row.ObservedGeneration = row.Generation;
         if (!row.DesiredRunning) return await StopAsync(row, provider, ct);
-        if (row.State == ClusterState.Error) return PassResult.Done; // stays until Stop, Start or Delete
 
-        var runSpec = ClusterSpec.FromJson(row.RunSpecJson ?? row.SpecJson);
+        var spec = ClusterSpec.FromJson(row.SpecJson);
+        if (row.ObservedInstanceId != row.InstanceId || row.RunSpecJson is null)
+        {
+            // The new instance a Create or Start asked for: it runs the spec as it is now.
+            row.ObservedInstanceId = row.InstanceId;
+            row.RunSpecJson = row.SpecJson;
+            row.Modified = false;
+            row.State = ClusterState.Starting;
+            row.Message = ClusterState.WaitingMessage;
+            ClearNodes(row);
+        }
+        else
+        {
+            // Scaling, names and autoscaling settings reach the running instance; the rest waits for a Start.
+            var live = ClusterSpec.FromJson(row.RunSpecJson).WithLiveFieldsFrom(spec);
+            row.RunSpecJson = live.ToJson();
+            row.Modified = live.NeedsRestartToMatch(spec);
+        }
+        if (row.State == ClusterState.Error)
+        {
+            await db.SaveChangesAsync(ct);
+            return PassResult.Done; // stays until Stop, Start or Delete
+        }
+
+        var runSpec = ClusterSpec.FromJson(row.RunSpecJson);
         var release = catalogs.FindRelease(runSpec.DisplayReleaseVersion);
         if (release is null)
         {
@@ -46,40 +75,32 @@ public sealed partial class ClusterReconcilePass(
         }
 
         var admitted = Replicas(row.AdmittedReplicasJson);
-        var wake = new List<string>();
         string? scaleMessage = null;
         var target = TargetReplicas(runSpec, admitted);
         if (admitted is null || !SameCounts(admitted, target))
         {
-            var decision = await admission.TryReserveAsync(db, row, runSpec, target, ct);
+            using var lease = await admission.DecideAsync(db, row, runSpec, target, ct);
+            var decision = lease.Decision;
             if (admitted is null)
             {
-                if (decision.Verdict == AdmissionVerdict.NeverFits)
-                {
-                    row.State = ClusterState.Error;
-                    row.Message = decision.Message;
-                    await db.SaveChangesAsync(ct);
-                    return PassResult.Done;
-                }
+                row.State = decision.Verdict == AdmissionVerdict.NeverFits ? ClusterState.Error : ClusterState.Starting;
+                row.Message = decision.Admitted ? "Admitted; starting the nodes." : decision.Message;
+                await db.SaveChangesAsync(ct);
                 if (!decision.Admitted)
                 {
-                    row.State = ClusterState.Starting;
-                    row.Message = decision.Message;
-                    await db.SaveChangesAsync(ct);
                     LogWaiting(logger, row.Id, decision.Message);
                     return PassResult.Done; // a release of capacity wakes it, and so does every resync
                 }
                 // No need to wake those behind it: they wait only for capacity that this one now holds.
                 LogAdmitted(logger, row.Id);
+                return new PassResult(TimeSpan.Zero, []);
             }
-            else if (decision.Admitted)
+            if (decision.Admitted)
             {
-                if (IsShrink(admitted, target)) wake.AddRange(await WaitingInAsync(row.WorkspaceId, ct));
+                await db.SaveChangesAsync(ct);
+                return new PassResult(TimeSpan.Zero, IsShrink(admitted, target) ? await WaitingInAsync(row.WorkspaceId, ct) : []);
             }
-            else
-            {
-                scaleMessage = ScaleUpMessage(decision);
-            }
+            scaleMessage = ScaleUpMessage(decision);
         }
         var granted = Replicas(row.AdmittedReplicasJson)!;
 
@@ -97,45 +118,60 @@ public sealed partial class ClusterReconcilePass(
         if (row.State == ClusterState.Starting && row.StartTime != row.CreateTime)
             await RemoveEarlierInstancesAsync(provider, row, ct);
 
-        TimeSpan? requeue = observation.RequeueAfter;
-        if (runSpec.Head.EnableAutoScaling && observation.Phase != ObservedPhase.Failed)
+        var requeue = observation.RequeueAfter;
+        var wake = new List<string>();
+        AdmissionLease? autoscale = null;
+        try
         {
-            var wanted = runSpec.Workers.ToDictionary(
-                g => g.GroupName,
-                g => Math.Clamp(observation.WantedReplicas.TryGetValue(g.GroupName, out var w) ? w : granted.GetValueOrDefault(g.GroupName, g.MinReplica), g.MinReplica, g.MaxReplica),
-                StringComparer.Ordinal);
-            if (!SameCounts(wanted, granted))
+            if (runSpec.Head.EnableAutoScaling && observation.Phase != ObservedPhase.Failed)
             {
-                var decision = await admission.TryReserveAsync(db, row, runSpec, wanted, ct);
-                if (decision.Admitted)
+                var wanted = runSpec.Workers.ToDictionary(
+                    g => g.GroupName,
+                    g => Math.Clamp(observation.WantedReplicas.TryGetValue(g.GroupName, out var w) ? w : granted.GetValueOrDefault(g.GroupName, g.MinReplica), g.MinReplica, g.MaxReplica),
+                    StringComparer.Ordinal);
+                if (!SameCounts(wanted, granted))
                 {
-                    requeue = TimeSpan.Zero; // apply the new size now
-                    if (IsShrink(granted, wanted)) wake.AddRange(await WaitingInAsync(row.WorkspaceId, ct));
-                }
-                else
-                {
-                    scaleMessage = ScaleUpMessage(decision);
+                    autoscale = await admission.DecideAsync(db, row, runSpec, wanted, ct);
+                    if (autoscale.Decision.Admitted)
+                    {
+                        requeue = TimeSpan.Zero; // apply the new size now
+                        if (IsShrink(granted, wanted)) wake.AddRange(await WaitingInAsync(row.WorkspaceId, ct));
+                    }
+                    else
+                    {
+                        scaleMessage = ScaleUpMessage(autoscale.Decision);
+                    }
                 }
             }
-        }
 
-        row.State = observation.Phase switch
+            row.State = observation.Phase switch
+            {
+                ObservedPhase.Failed => ClusterState.Error,
+                ObservedPhase.Ready => ClusterState.Running,
+                // Like KubeRay's RayClusterProvisioned condition, Running latches for the instance: new workers of a
+                // scale-up are reported in instances[] without taking the cluster back to Starting.
+                _ when row.State == ClusterState.Running => ClusterState.Running,
+                _ => ClusterState.Starting,
+            };
+            row.Message = observation.Phase == ObservedPhase.Failed ? observation.Message : scaleMessage ?? observation.Message;
+            row.NodesJson = JsonSerializer.Serialize(observation.Nodes.Select(ToDto).ToList());
+            row.DashboardUrl = observation.Endpoints.DashboardUrl;
+            row.JobUrl = observation.Endpoints.JobUrl;
+            row.JobUrlInner = observation.Endpoints.JobUrlInner;
+            row.GrpcEndpoint = observation.Endpoints.GrpcEndpoint;
+            await db.SaveChangesAsync(ct);
+        }
+        finally
         {
-            ObservedPhase.Failed => ClusterState.Error,
-            ObservedPhase.Ready => ClusterState.Running,
-            // Like KubeRay's RayClusterProvisioned condition, Running latches for the instance: new workers of a
-            // scale-up are reported in instances[] without taking the cluster back to Starting.
-            _ when row.State == ClusterState.Running => ClusterState.Running,
-            _ => ClusterState.Starting,
-        };
-        row.Message = observation.Phase == ObservedPhase.Failed ? observation.Message : scaleMessage ?? observation.Message;
-        row.NodesJson = JsonSerializer.Serialize(observation.Nodes.Select(ToDto).ToList());
-        row.DashboardUrl = observation.Endpoints.DashboardUrl;
-        row.JobUrl = observation.Endpoints.JobUrl;
-        row.JobUrlInner = observation.Endpoints.JobUrlInner;
-        row.GrpcEndpoint = observation.Endpoints.GrpcEndpoint;
-        await db.SaveChangesAsync(ct);
+            autoscale?.Dispose();
+        }
         return new PassResult(row.State == ClusterState.Error ? null : requeue, wake);
+    }
+
+    private static void ClearNodes(ClusterRow row)
+    {
+        row.NodesJson = "[]";
+        row.DashboardUrl = row.JobUrl = row.JobUrlInner = row.GrpcEndpoint = null;
     }
 
     private static string ScaleUpMessage(AdmissionDecision decision) =>
@@ -149,6 +185,7 @@ public sealed partial class ClusterReconcilePass(
         if (!await RemoveEarlierInstancesAsync(provider, row, ct, includeCurrent: true))
             return new PassResult(_poll, []);
         var released = await QueueAdmissionService.StageReleaseAsync(db, row, ct);
+        db.Demands.RemoveRange(await db.Demands.Where(d => d.ClusterId == row.Id).ToListAsync(ct));
         db.Clusters.Remove(row);
         await db.SaveChangesAsync(ct);
         LogDeleted(logger, row.Id);
@@ -169,8 +206,7 @@ public sealed partial class ClusterReconcilePass(
         row.Message = null;
         row.RunSpecJson = null;
         row.Modified = false;
-        row.NodesJson = "[]";
-        row.DashboardUrl = row.JobUrl = row.JobUrlInner = row.GrpcEndpoint = null;
+        ClearNodes(row);
         await db.SaveChangesAsync(ct);
         return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
     }

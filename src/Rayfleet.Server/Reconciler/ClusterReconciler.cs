@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Rayfleet.Server.Hosting;
@@ -25,10 +24,8 @@ public sealed partial class ClusterReconciler(
     TimeProvider time,
     ILogger<ClusterReconciler> logger) : BackgroundService, IReconcileTrigger
 {
-    private readonly WorkQueue _queue = new();
-    private readonly ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
     private readonly ReconcilerOptions _options = options.Value.Reconciler;
-    private CancellationToken _stopping;
+    private readonly WorkQueue _queue = new(time, options.Value.Reconciler.BackoffBase, options.Value.Reconciler.BackoffMax);
 
     /// <summary>Completed passes, for tests and diagnostics.</summary>
     public long PassCount => Interlocked.Read(ref _passes);
@@ -39,11 +36,13 @@ public sealed partial class ClusterReconciler(
     /// <summary>Clusters queued or in a pass right now.</summary>
     public int QueueLength => _queue.Count;
 
+    /// <summary>Clusters with a later look scheduled.</summary>
+    public int PendingRequeues => _queue.PendingCount;
+
     public void Enqueue(string clusterId) => _queue.Add(clusterId);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        _stopping = stoppingToken;
         // Providers that watch their backend wake the cluster whose resources changed, rather than waiting for a poll.
         foreach (var source in providers.All.OfType<IClusterChangeSource>())
             source.Subscribe(Enqueue);
@@ -62,6 +61,12 @@ public sealed partial class ClusterReconciler(
         {
         }
         await Task.WhenAll(workers);
+    }
+
+    public override void Dispose()
+    {
+        _queue.Dispose();
+        base.Dispose();
     }
 
     /// <summary>Enqueues every cluster in the store and removes provider resources that no cluster owns.</summary>
@@ -130,14 +135,14 @@ public sealed partial class ClusterReconciler(
                 return;
             }
 
-            TimeSpan? again = null;
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
                 var pass = scope.ServiceProvider.GetRequiredService<ClusterReconcilePass>();
                 var result = await pass.RunAsync(key, ct);
-                _failures.TryRemove(key, out _);
-                again = result.RequeueAfter;
+                _queue.Forget(key);
+                _queue.Done(key);
+                if (result.RequeueAfter is { } delay) _queue.AddAfter(key, delay);
                 foreach (var woken in result.Wake) _queue.Add(woken);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -148,50 +153,20 @@ public sealed partial class ClusterReconciler(
             catch (DbUpdateConcurrencyException)
             {
                 // Someone wrote the row since this pass read it: look again at once with what is there now.
-                again = TimeSpan.Zero;
+                _queue.Done(key);
+                _queue.Add(key);
             }
             catch (Exception ex)
             {
-                var failures = _failures.AddOrUpdate(key, 1, (_, n) => n + 1);
-                again = Backoff(failures);
-                LogPassFailed(logger, ex, key, failures, again.Value);
+                _queue.Done(key);
+                var delay = _queue.AddRateLimited(key);
+                LogPassFailed(logger, ex, key, _queue.Failures(key), delay);
             }
             finally
             {
                 Interlocked.Increment(ref _passes);
             }
-
-            _queue.Done(key);
-            if (again is { } delay) Schedule(key, delay);
         }
-    }
-
-    private TimeSpan Backoff(int failures)
-    {
-        var exp = _options.BackoffBase.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 20));
-        var capped = Math.Min(exp, _options.BackoffMax.TotalMilliseconds);
-        // Full jitter in [0.5, 1.5) spreads retries of clusters that failed together.
-        return TimeSpan.FromMilliseconds(capped * (0.5 + Random.Shared.NextDouble()));
-    }
-
-    private void Schedule(string key, TimeSpan delay)
-    {
-        if (delay <= TimeSpan.Zero)
-        {
-            _queue.Add(key);
-            return;
-        }
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                await Task.Delay(delay, time, _stopping);
-                _queue.Add(key);
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        });
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reconcile of {ClusterId} failed ({Failures} in a row); retrying in {Delay}")]

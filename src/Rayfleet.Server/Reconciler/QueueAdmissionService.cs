@@ -8,9 +8,9 @@ using Rayfleet.Server.Persistence;
 namespace Rayfleet.Server.Reconciler;
 
 /// <summary>
-/// Takes and gives back queue capacity. Decisions run one at a time and commit before the next one reads what is
-/// used, so parallel requests can never over-admit a queue. (One process: a later store shared by replicas needs a
-/// database lock here instead.)
+/// Takes and gives back queue capacity. A decision holds the admission gate until the pass that asked for it has
+/// committed (<see cref="AdmissionLease"/>), so parallel passes can never over-admit a queue. (One process: a later
+/// store shared by replicas needs a database lock here instead.)
 /// </summary>
 public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
 {
@@ -18,24 +18,26 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
 
     public void Dispose() => _gate.Dispose();
 
-    public static QueueDemand ReservedBy(IEnumerable<ReservationRow> rows)
-    {
-        var demand = new QueueDemand();
-        foreach (var r in rows) demand.Add(r.QueueName, new Resources(r.MilliCpu, r.MemoryBytes, r.MilliCu / 1000m, r.Gpu));
-        return demand;
-    }
+    /// <summary>The demand index the API writes with a cluster's desired spec, at its initial size.</summary>
+    public static IEnumerable<ClusterDemandRow> DemandRows(string clusterId, string workspaceId, QueueDemand demand) =>
+        demand.ByQueue.Select(kv => new ClusterDemandRow
+        {
+            ClusterId = clusterId,
+            WorkspaceId = workspaceId,
+            QueueName = kv.Key,
+            MilliCpu = kv.Value.MilliCpu,
+            MemoryBytes = kv.Value.MemoryBytes,
+            MilliCu = MilliCu(kv.Value.Cu),
+            Gpu = kv.Value.Gpu,
+        });
 
-    public static async Task<Dictionary<string, QueueCapacity>> CapacitiesAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct) =>
-        (await db.Queues.AsNoTracking().Where(q => q.WorkspaceId == workspaceId).ToListAsync(ct))
-            .ToDictionary(q => q.Name, q => new QueueCapacity(q.Name, q.Cu, q.Gpu), StringComparer.Ordinal);
+    private static long MilliCu(decimal cu) => (long)decimal.Ceiling(cu * 1000m);
 
     /// <summary>What admitted clusters hold, per queue.</summary>
-    public static Task<QueueDemand> UsedAsync(RayfleetDbContext db, string workspaceId, string? exceptCluster, CancellationToken ct) =>
-        SumAsync(db.Reservations.Where(r => r.WorkspaceId == workspaceId && r.Granted && r.ClusterId != exceptCluster), ct);
-
-    private static async Task<QueueDemand> SumAsync(IQueryable<ReservationRow> rows, CancellationToken ct)
+    public static async Task<QueueDemand> UsedAsync(RayfleetDbContext db, string workspaceId, string? exceptCluster, CancellationToken ct)
     {
-        var sums = await rows.AsNoTracking()
+        var sums = await db.Reservations.AsNoTracking()
+            .Where(r => r.WorkspaceId == workspaceId && r.ClusterId != exceptCluster)
             .GroupBy(r => r.QueueName)
             .Select(g => new { Queue = g.Key, Cpu = g.Sum(r => r.MilliCpu), Mem = g.Sum(r => r.MemoryBytes), Cu = g.Sum(r => r.MilliCu), Gpu = g.Sum(r => r.Gpu) })
             .ToListAsync(ct);
@@ -44,28 +46,22 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
         return total;
     }
 
-    /// <summary>The rows that ask for <paramref name="demand"/> on behalf of a cluster that waits, in the order it asked.</summary>
-    public static IEnumerable<ReservationRow> Requests(ClusterRow row, QueueDemand demand) =>
-        demand.ByQueue.Select(kv => new ReservationRow
-        {
-            ClusterId = row.Id,
-            WorkspaceId = row.WorkspaceId,
-            QueueName = kv.Key,
-            MilliCpu = kv.Value.MilliCpu,
-            MemoryBytes = kv.Value.MemoryBytes,
-            MilliCu = (long)decimal.Ceiling(kv.Value.Cu * 1000m),
-            Gpu = kv.Value.Gpu,
-            Granted = false,
-            QueuedAt = row.QueuedAt,
-        });
+    private static async Task<Dictionary<string, QueueCapacity>> CapacitiesAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct) =>
+        (await db.Queues.AsNoTracking().Where(q => q.WorkspaceId == workspaceId).ToListAsync(ct))
+            .ToDictionary(q => q.Name, q => new QueueCapacity(q.Name, q.Cu, q.Gpu), StringComparer.Ordinal);
+
+    /// <summary>The clusters of the workspace that want to run and wait for admission (not those that failed).</summary>
+    private static IQueryable<ClusterRow> Waiting(RayfleetDbContext db, string workspaceId) =>
+        db.Clusters.Where(c => c.WorkspaceId == workspaceId && c.DesiredRunning && !c.Deleted && c.AdmittedReplicasJson == null
+                               && (c.State == null || c.State != ClusterState.Error));
 
     /// <summary>
-    /// Reserves what <paramref name="runSpec"/> needs at <paramref name="replicas"/> workers per group for the cluster,
-    /// replacing what it held, and commits together with the row's other pending changes. Clusters that asked earlier
-    /// and still wait are served first: their requests count as taken on every queue where this one grows. A cluster
-    /// that has to wait keeps (or gets) its request rows, for those that come after it; the caller's save commits them.
+    /// Decides whether the cluster may hold what <paramref name="runSpec"/> needs at <paramref name="replicas"/> workers
+    /// per group, and if so stages the grant (replacing what it held) on <paramref name="db"/>. Clusters that asked
+    /// earlier and still wait are served first: their demand counts as taken on every queue where this one grows. The
+    /// returned lease keeps other decisions out until the caller has saved and disposed it.
     /// </summary>
-    public async Task<AdmissionDecision> TryReserveAsync(
+    public async Task<AdmissionLease> DecideAsync(
         RayfleetDbContext db, ClusterRow row, ClusterSpec runSpec, IReadOnlyDictionary<string, int> replicas, CancellationToken ct)
     {
         await _gate.WaitAsync(ct);
@@ -73,7 +69,8 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
         {
             var own = await db.Reservations.Where(r => r.ClusterId == row.Id).ToListAsync(ct);
             var admitted = row.AdmittedReplicasJson is not null;
-            var held = ReservedBy(own.Where(r => r.Granted));
+            var held = new QueueDemand();
+            foreach (var r in own) held.Add(r.QueueName, new Resources(r.MilliCpu, r.MemoryBytes, r.MilliCu / 1000m, r.Gpu));
             var demand = catalogs.Demand(runSpec, replicas);
             var capacities = await CapacitiesAsync(db, row.WorkspaceId, ct);
             var used = await UsedAsync(db, row.WorkspaceId, row.Id, ct);
@@ -84,46 +81,45 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
             if (growing.Count > 0)
             {
                 // Everyone still waiting is ahead of a running cluster's scale-up; for a waiting cluster, those who asked earlier.
-                var waiting = db.Reservations.Where(r => r.WorkspaceId == row.WorkspaceId && !r.Granted && r.ClusterId != row.Id && growing.Contains(r.QueueName));
+                var waiting = Waiting(db, row.WorkspaceId).Where(c => c.Id != row.Id);
                 if (!admitted)
-                    waiting = waiting.Where(r => r.QueuedAt < row.QueuedAt || (r.QueuedAt == row.QueuedAt && string.Compare(r.ClusterId, row.Id) < 0));
-                ahead = await SumAsync(waiting, ct);
+                    waiting = waiting.Where(c => c.QueuedAt < row.QueuedAt || (c.QueuedAt == row.QueuedAt && string.Compare(c.Id, row.Id) < 0));
+                var sums = await db.Demands.AsNoTracking()
+                    .Where(d => growing.Contains(d.QueueName) && waiting.Any(c => c.Id == d.ClusterId))
+                    .GroupBy(d => d.QueueName)
+                    .Select(g => new { Queue = g.Key, Cpu = g.Sum(d => d.MilliCpu), Mem = g.Sum(d => d.MemoryBytes), Cu = g.Sum(d => d.MilliCu), Gpu = g.Sum(d => d.Gpu) })
+                    .ToListAsync(ct);
+                foreach (var s in sums) ahead.Add(s.Queue, new Resources(s.Cpu, s.Mem, s.Cu / 1000m, s.Gpu));
             }
 
             var decision = QueueAdmission.Decide(demand, capacities, used, ahead);
             if (decision.Admitted)
             {
                 db.Reservations.RemoveRange(own);
-                db.Reservations.AddRange(Requests(row, demand).Select(r =>
+                db.Reservations.AddRange(demand.ByQueue.Select(kv => new ReservationRow
                 {
-                    r.Granted = true;
-                    return r;
+                    ClusterId = row.Id,
+                    WorkspaceId = row.WorkspaceId,
+                    QueueName = kv.Key,
+                    MilliCpu = kv.Value.MilliCpu,
+                    MemoryBytes = kv.Value.MemoryBytes,
+                    MilliCu = MilliCu(kv.Value.Cu),
+                    Gpu = kv.Value.Gpu,
                 }));
                 row.AdmittedReplicasJson = JsonSerializer.Serialize(replicas);
-                await db.SaveChangesAsync(ct);
             }
-            else if (!admitted && !SameRequest(own, demand, row.QueuedAt))
-            {
-                db.Reservations.RemoveRange(own);
-                db.Reservations.AddRange(Requests(row, demand));
-            }
-            return decision;
+            return new AdmissionLease(decision, _gate);
         }
-        finally
+        catch
         {
             _gate.Release();
+            throw;
         }
     }
 
-    private static bool SameRequest(List<ReservationRow> own, QueueDemand demand, long queuedAt) =>
-        own.Count == demand.ByQueue.Count
-        && own.All(r => !r.Granted && r.QueuedAt == queuedAt && demand.ByQueue.TryGetValue(r.QueueName, out var d)
-                        && r.MilliCu == (long)decimal.Ceiling(d.Cu * 1000m) && r.Gpu == d.Gpu);
-
     /// <summary>Clusters of the workspace that want to run and wait for admission, first come first.</summary>
     public static async Task<IReadOnlyList<string>> WaitingAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct) =>
-        await db.Clusters.AsNoTracking()
-            .Where(c => c.WorkspaceId == workspaceId && c.DesiredRunning && !c.Deleted && c.AdmittedReplicasJson == null)
+        await Waiting(db, workspaceId).AsNoTracking()
             .OrderBy(c => c.QueuedAt).ThenBy(c => c.Id)
             .Select(c => c.Id)
             .ToListAsync(ct);
@@ -135,5 +131,18 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
         db.Reservations.RemoveRange(own);
         row.AdmittedReplicasJson = null;
         return own.Count > 0;
+    }
+}
+
+/// <summary>An admission decision whose grant, if any, is staged but not saved: disposing it lets the next decision in.</summary>
+public sealed class AdmissionLease(AdmissionDecision decision, SemaphoreSlim gate) : IDisposable
+{
+    private int _released;
+
+    public AdmissionDecision Decision { get; } = decision;
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _released, 1) == 0) gate.Release();
     }
 }

@@ -96,6 +96,37 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.ToTable("audit_log", (string)null);
                 });
 
+            modelBuilder.Entity("Rayfleet.Server.Persistence.ClusterDemandRow", b =>
+                {
+                    b.Property<string>("ClusterId")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("QueueName")
+                        .HasColumnType("TEXT");
+
+                    b.Property<int>("Gpu")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("MemoryBytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("MilliCpu")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("MilliCu")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("WorkspaceId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("ClusterId", "QueueName");
+
+                    b.HasIndex("WorkspaceId", "QueueName");
+
+                    b.ToTable("cluster_demands", (string)null);
+                });
+
             modelBuilder.Entity("Rayfleet.Server.Persistence.ClusterRow", b =>
                 {
                     b.Property<string>("Id")
@@ -155,6 +186,12 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT");
 
+                    b.Property<long>("ObservedGeneration")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ObservedInstanceId")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Provider")
                         .IsRequired()
                         .HasColumnType("TEXT");
@@ -173,7 +210,6 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                         .HasColumnType("INTEGER");
 
                     b.Property<string>("State")
-                        .IsRequired()
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
@@ -391,9 +427,6 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<int>("Gpu")
                         .HasColumnType("INTEGER");
 
-                    b.Property<bool>("Granted")
-                        .HasColumnType("INTEGER");
-
                     b.Property<long>("MemoryBytes")
                         .HasColumnType("INTEGER");
 
@@ -403,16 +436,13 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<long>("MilliCu")
                         .HasColumnType("INTEGER");
 
-                    b.Property<long>("QueuedAt")
-                        .HasColumnType("INTEGER");
-
                     b.Property<string>("WorkspaceId")
                         .IsRequired()
                         .HasColumnType("TEXT");
 
                     b.HasKey("ClusterId", "QueueName");
 
-                    b.HasIndex("WorkspaceId", "QueueName", "Granted", "QueuedAt");
+                    b.HasIndex("WorkspaceId", "QueueName");
 
                     b.ToTable("reservations", (string)null);
                 });
