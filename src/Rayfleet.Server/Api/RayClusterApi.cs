@@ -17,8 +17,6 @@ namespace Rayfleet.Server.Api;
 /// </summary>
 public static class RayClusterApi
 {
-    private const string PasswordPurpose = "Rayfleet.RayCluster.GftRedisPassword";
-
     public static RouteGroupBuilder MapRayClusters(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/rayCluster").WithTags("Ray clusters");
@@ -41,7 +39,7 @@ public static class RayClusterApi
         return await runner.RunAsync("CreateRayCluster", workspaceId, request.ClientToken, request, async () =>
         {
             var (spec, catalog) = await ValidateAsync(db, catalogs, workspaceId, request with { ClientToken = null }, ct);
-            spec = ProtectPassword(spec, previous: null, protection);
+            spec = ClusterSecrets.ProtectRedisPassword(spec, previous: null, protection);
             CheckCapacity(catalogs, catalog, spec);
 
             var now = time.Now();
@@ -117,7 +115,7 @@ public static class RayClusterApi
             var current = ClusterSpec.FromJson(row.SpecJson);
             var merged = ClusterSpecMapping.Merge(current, request with { ClientToken = null });
             var (spec, catalog) = await ValidateAsync(db, catalogs, workspaceId, merged, ct);
-            spec = ProtectPassword(spec, current, protection);
+            spec = ClusterSecrets.ProtectRedisPassword(spec, current, protection);
             CheckCapacity(catalogs, catalog, spec);
 
             var json = spec.ToJson();
@@ -231,19 +229,6 @@ public static class RayClusterApi
         if (decision.Verdict == AdmissionVerdict.NeverFits)
             throw new ApiException(400, ErrorCodes.QuotaExceeded, decision.Message);
     }
-
-    /// <summary>The Redis password is kept encrypted with a key outside the database; an unchanged one stays as stored.</summary>
-    private static ClusterSpec ProtectPassword(ClusterSpec spec, ClusterSpec? previous, IDataProtectionProvider protection)
-    {
-        var password = spec.Head.GftConfig?.RedisPassword;
-        if (password is null || password == previous?.Head.GftConfig?.RedisPassword) return spec;
-        var protectedPassword = protection.CreateProtector(PasswordPurpose).Protect(password);
-        return spec with { Head = spec.Head with { GftConfig = spec.Head.GftConfig! with { RedisPassword = protectedPassword } } };
-    }
-
-    /// <summary>For providers that must hand the password to Redis clients (GCS fault tolerance).</summary>
-    public static string? UnprotectPassword(ClusterSpec spec, IDataProtectionProvider protection) =>
-        spec.Head.GftConfig?.RedisPassword is { } stored ? protection.CreateProtector(PasswordPurpose).Unprotect(stored) : null;
 }
 
 internal static class ClusterViews

@@ -57,6 +57,7 @@ public static class RayfleetApp
         services.AddSingleton(new ConfiguredProviders(configured));
         services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         services.AddScoped<ClusterReconcilePass>();
+        services.AddScoped<ProviderRequestBuilder>();
         services.AddScoped<MutationRunner>();
 
         // Order matters: hosted services start in registration order, and the store must be migrated first.

@@ -28,6 +28,11 @@ public interface IClusterProvider
     Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// Everything a provider needs for one apply, resolved by the reconciler: the spec, the granted worker counts, and
+/// what the spec only names (release versions, GPU types, volumes, the network service, the stored Redis password).
+/// A provider depends on this and its own options, never on the catalogues, the store or the API.
+/// </summary>
 public sealed record ProviderClusterRequest(
     string WorkspaceId,
     string ClusterId,
@@ -41,6 +46,58 @@ public sealed record ProviderClusterRequest(
 
     /// <summary>The spec's <c>networkServiceName</c>, resolved from the store; null when the spec names none.</summary>
     public ProviderNetworkService? NetworkService { get; init; }
+
+    /// <summary>The head's release version and GPU type, resolved from the catalogues.</summary>
+    public required ProviderNodeGroup Head { get; init; }
+
+    /// <summary>Each worker group's release version and GPU type, by group name.</summary>
+    public required IReadOnlyDictionary<string, ProviderNodeGroup> Groups { get; init; }
+
+    /// <summary>
+    /// The Redis password of GCS fault tolerance, decrypted from the spec; null when fault tolerance is off or has no
+    /// password.
+    /// </summary>
+    public ProviderSecret? RedisPassword { get; init; }
+
+    /// <summary>The head's (a null group) or a worker group's resolved nodes.</summary>
+    public ProviderNodeGroup NodesOf(string? groupName) =>
+        groupName is null ? Head
+        : Groups.TryGetValue(groupName, out var group) ? group
+        : throw new InvalidOperationException($"The request resolves no worker group named '{groupName}'.");
+}
+
+/// <summary>
+/// What the catalogues say about the nodes of the head or of one worker group: the release they run (their own
+/// <c>displayReleaseVersion</c>'s when the catalogue lists it, else the cluster's) and their GPU type, if any.
+/// </summary>
+public sealed record ProviderNodeGroup(ReleaseVersion Release, ProviderGpuType? Gpu)
+{
+    public int GpusPerNode => Gpu?.GpusPerNode ?? 0;
+}
+
+/// <summary>A GPU instance type from the catalogue: GPUs per node and the node labels that select such nodes.</summary>
+public sealed record ProviderGpuType(string InstanceType, int GpusPerNode, IReadOnlyDictionary<string, string> NodeLabels);
+
+/// <summary>
+/// A secret the reconciler decrypted for a provider. Its text comes out only through <see cref="Reveal"/>: not in
+/// <see cref="ToString"/>, so not in a logged or printed request record, and not in JSON.
+/// </summary>
+public sealed class ProviderSecret
+{
+    private readonly string? _text;
+
+    private ProviderSecret(string? text) => _text = text;
+
+    public static ProviderSecret Of(string text) => new(text);
+
+    /// <summary>The stored secret could not be decrypted: the Data Protection key that encrypted it is gone.</summary>
+    public static ProviderSecret Unreadable { get; } = new(null);
+
+    public bool IsReadable => _text is not null;
+
+    public string Reveal() => _text ?? throw new InvalidOperationException("The secret could not be decrypted.");
+
+    public override string ToString() => IsReadable ? "(secret)" : "(unreadable secret)";
 }
 
 /// <summary>A volume to mount on every node: <c>pvc</c> (source is the claim name) or <c>hostPath</c> (source is the path).</summary>

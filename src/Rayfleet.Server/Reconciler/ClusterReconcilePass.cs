@@ -19,6 +19,7 @@ public sealed partial class ClusterReconcilePass(
     IProviderRegistry providers,
     QueueAdmissionService admission,
     Catalogs catalogs,
+    ProviderRequestBuilder requests,
     IOptions<RayfleetOptions> options,
     ILogger<ClusterReconcilePass> logger)
 {
@@ -104,12 +105,7 @@ public sealed partial class ClusterReconcilePass(
         }
         var granted = Replicas(row.AdmittedReplicasJson)!;
 
-        var observation = await provider.ApplyAsync(
-            new ProviderClusterRequest(row.WorkspaceId, row.Id, row.InstanceId!, runSpec, granted, release)
-            {
-                Volumes = await VolumesAsync(row.WorkspaceId, runSpec, ct),
-                NetworkService = await NetworkServiceAsync(row.WorkspaceId, runSpec, ct),
-            }, ct);
+        var observation = await provider.ApplyAsync(await requests.BuildAsync(row, runSpec, granted, release, ct), ct);
 
         // After the apply, so that a provider which reuses what an earlier instance left (a suspended RayCluster)
         // has taken it over before the rest of that instance is removed.
@@ -220,25 +216,6 @@ public sealed partial class ClusterReconcilePass(
             if (instance.StartsWith(row.Id + "-", StringComparison.Ordinal) && (includeCurrent || instance != row.InstanceId))
                 gone &= await provider.RemoveAsync(instance, ct);
         return gone;
-    }
-
-    private async Task<IReadOnlyList<ProviderVolume>> VolumesAsync(string workspaceId, ClusterSpec spec, CancellationToken ct)
-    {
-        if (spec.VolumeIds.IsEmpty) return [];
-        var ids = spec.VolumeIds.ToList();
-        var rows = await db.Volumes.AsNoTracking().Where(v => v.WorkspaceId == workspaceId && ids.Contains(v.Id)).ToListAsync(ct);
-        // A volume deleted since the spec was validated is left out rather than failing the pass.
-        return [.. ids.Select(id => rows.FirstOrDefault(r => r.Id == id)).Where(r => r is not null)
-            .Select(r => new ProviderVolume(r!.Id, r.Name, r.Kind, r.Source, r.MountPath))];
-    }
-
-    private async Task<ProviderNetworkService?> NetworkServiceAsync(string workspaceId, ClusterSpec spec, CancellationToken ct)
-    {
-        if (spec.NetworkServiceName is not { } name) return null;
-        var row = await db.NetworkServices.AsNoTracking().FirstOrDefaultAsync(n => n.WorkspaceId == workspaceId && n.Name == name, ct);
-        return row is null
-            ? null
-            : new ProviderNetworkService(row.Id, row.Name, row.VpcId, JsonSerializer.Deserialize<List<string>>(row.VswitchIdsJson) ?? [], row.SecurityGroupId);
     }
 
     private Task<IReadOnlyList<string>> WaitingInAsync(string workspaceId, CancellationToken ct) =>

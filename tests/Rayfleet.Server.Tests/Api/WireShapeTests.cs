@@ -5,7 +5,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Rayfleet.Core.Clusters;
-using Rayfleet.Server.Api;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Tests.Support;
 using static Rayfleet.Server.Tests.Api.Wire;
@@ -222,7 +222,7 @@ public sealed class WireShapeTests
         Assert.DoesNotContain(Plaintext, row.SpecJson, StringComparison.Ordinal);
         Assert.DoesNotContain(Plaintext, row.RunSpecJson ?? "", StringComparison.Ordinal);
         var protection = scope.ServiceProvider.GetRequiredService<IDataProtectionProvider>();
-        Assert.Equal(Plaintext, RayClusterApi.UnprotectPassword(ClusterSpec.FromJson(row.SpecJson), protection));
+        Assert.Equal(Plaintext, ClusterSecrets.UnprotectRedisPassword(ClusterSpec.FromJson(row.SpecJson), protection));
         var idempotency = await db.Idempotency.AsNoTracking().Select(r => r.ResponseJson).ToListAsync();
         Assert.All(idempotency, r => Assert.DoesNotContain(Plaintext, r, StringComparison.Ordinal));
     }
@@ -245,7 +245,7 @@ public sealed class WireShapeTests
         var db = scope.ServiceProvider.GetRequiredService<RayfleetDbContext>();
         var row = await db.Clusters.AsNoTracking().SingleAsync(c => c.Id == id);
         var protection = scope.ServiceProvider.GetRequiredService<IDataProtectionProvider>();
-        Assert.Equal("second-secret", RayClusterApi.UnprotectPassword(ClusterSpec.FromJson(row.SpecJson), protection));
+        Assert.Equal("second-secret", ClusterSecrets.UnprotectRedisPassword(ClusterSpec.FromJson(row.SpecJson), protection));
     }
 
     private static readonly (string Key, K Kind)[] ListItemKinds =

@@ -1,9 +1,7 @@
 using k8s;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Rayfleet.Core.Clusters;
-using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Kubernetes;
 
@@ -30,11 +28,7 @@ public sealed class EndToEndTests
             NamespacePattern = "rayfleet-e2e-{workspaceId}",
         };
         using var client = new k8s.Kubernetes(KubernetesRegistration.ClientConfiguration(options));
-        var catalogs = new Catalogs(Options.Create(new RayfleetOptions
-        {
-            ReleaseVersions = [new ReleaseVersionOptions { DisplayReleaseVersion = ManifestCases.Release.DisplayReleaseVersion, RayVersion = ManifestCases.Release.RayVersion, PythonVersion = "3.12", Image = ManifestCases.Release.Image, IsDefault = true }],
-        }));
-        await using var provider = new KubernetesProvider(client, Options.Create(options), catalogs, new EphemeralDataProtectionProvider(), TimeProvider.System, NullLogger<KubernetesProvider>.Instance);
+        await using var provider = new KubernetesProvider(client, Options.Create(options), TimeProvider.System, NullLogger<KubernetesProvider>.Instance);
 
         var clusterId = Ids.Cluster();
         var spec = ManifestCases.Minimal with
@@ -43,7 +37,7 @@ public sealed class EndToEndTests
             Workers = [new WorkerGroupSpec { GroupName = "w", Replica = 1, MinReplica = 1, MaxReplica = 1, Cpu = "1", Memory = "2Gi", QueueName = "root_queue" }],
         };
         ProviderClusterRequest Request(string instance) =>
-            new("w-00000000000e2e00", clusterId, instance, spec, new Dictionary<string, int> { ["w"] = 1 }, ManifestCases.Release);
+            ManifestCases.Resolved(clusterId, instance, spec, new Dictionary<string, int> { ["w"] = 1 }) with { WorkspaceId = "w-00000000000e2e00" };
 
         var first = Ids.Instance(clusterId);
         var second = Ids.Instance(clusterId);

@@ -1,8 +1,11 @@
 using System.Collections.Immutable;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Options;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Kubernetes;
+using Rayfleet.Server.Reconciler;
 
 namespace Rayfleet.Server.Tests.Kubernetes;
 
@@ -31,6 +34,33 @@ public static class ManifestCases
         },
     };
 
+    /// <summary>The catalogues the reconciler would resolve these cases' requests with.</summary>
+    public static readonly Catalogs CaseCatalogs = new(Options.Create(new RayfleetOptions
+    {
+        ReleaseVersions = [.. new[] { Release, OldRelease }.Select(r => new ReleaseVersionOptions
+        {
+            DisplayReleaseVersion = r.DisplayReleaseVersion, RayVersion = r.RayVersion, PythonVersion = r.PythonVersion, Image = r.Image,
+            RayCommand = r.RayCommand, State = r.State, Type = r.Type, IsDefault = r.IsDefault,
+        })],
+        GpuTypes = [.. GpuTypes.Values],
+    }));
+
+    /// <summary>A request as the reconciler resolves it: each group's release and GPU type, the password decrypted with <paramref name="protection"/>.</summary>
+    public static ProviderClusterRequest Resolved(
+        string clusterId, string instanceId, ClusterSpec spec, IReadOnlyDictionary<string, int>? replicas = null, ReleaseVersion? release = null,
+        IDataProtectionProvider? protection = null)
+    {
+        release ??= Release;
+        var (head, groups) = ProviderRequestBuilder.Nodes(spec, release, CaseCatalogs);
+        return new(WorkspaceId, clusterId, instanceId, spec,
+            replicas ?? spec.Workers.ToDictionary(g => g.GroupName, g => spec.TargetReplicas(g), StringComparer.Ordinal), release)
+        {
+            Head = head,
+            Groups = groups,
+            RedisPassword = protection is null ? null : ProviderRequestBuilder.RedisPassword(spec, protection),
+        };
+    }
+
     public static ClusterSpec Minimal => new()
     {
         Name = "minimal",
@@ -53,7 +83,7 @@ public static class ManifestCases
         public override string ToString() => Name;
 
         public ProviderClusterRequest Request(string instanceId = InstanceId, ReleaseVersion? release = null) =>
-            new(WorkspaceId, ClusterId, instanceId, Spec, Spec.Workers.ToDictionary(g => g.GroupName, g => Spec.TargetReplicas(g), StringComparer.Ordinal), release ?? Release)
+            Resolved(ClusterId, instanceId, Spec, release: release) with
             {
                 Volumes = Volumes,
                 NetworkService = Network,
@@ -151,7 +181,7 @@ public static class ManifestCases
     public static Case Named(string name) => All().Single(c => c.Name == name);
 
     public static System.Text.Json.Nodes.JsonObject Build(Case c, bool? suspend = false, ReleaseVersion? release = null) =>
-        RayClusterManifest.Build(new RayClusterManifestInput(c.Request(release: release), Namespace, GpuTypes, suspend, Releases: [Release, OldRelease]), c.Options);
+        RayClusterManifest.Build(new RayClusterManifestInput(c.Request(release: release), Namespace, suspend), c.Options);
 
     public static ImmutableList<T> L<T>(params T[] items) => [.. items];
 }

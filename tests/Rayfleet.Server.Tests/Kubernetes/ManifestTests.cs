@@ -154,7 +154,7 @@ public sealed class ManifestTests
 
         var scaled = RayClusterManifest.Build(new RayClusterManifestInput(
             Named("two worker groups, mixed case and millicores").Request() with { Replicas = new Dictionary<string, int> { ["WorkerGroup1"] = 3, ["small"] = 1 } },
-            Namespace, GpuTypes, false), new KubernetesProviderOptions());
+            Namespace, false), new KubernetesProviderOptions());
         Assert.Equal(3, Group(scaled, 0)["replicas"]!.GetValue<int>());
         // Replica counts are no part of the pod shape: scaling never recreates.
         Assert.Equal(m["metadata"]!["annotations"]!["rayfleet.io/pod-shape"]!.GetValue<string>(), scaled["metadata"]!["annotations"]!["rayfleet.io/pod-shape"]!.GetValue<string>());
@@ -263,7 +263,7 @@ public sealed class ManifestTests
         string Shape(JsonObject m) => m["metadata"]!["annotations"]!["rayfleet.io/pod-shape"]!.GetValue<string>();
         var baseline = Shape(Build(c));
         Assert.Equal(baseline, Shape(Build(c, suspend: true)));
-        Assert.Equal(baseline, Shape(RayClusterManifest.Build(new RayClusterManifestInput(c.Request("ray-abcdefgh01234567-other001"), Namespace, GpuTypes, false), c.Options)));
+        Assert.Equal(baseline, Shape(RayClusterManifest.Build(new RayClusterManifestInput(c.Request("ray-abcdefgh01234567-other001"), Namespace, false), c.Options)));
         Assert.NotEqual(baseline, Shape(Build(c, release: OldRelease)));
         Assert.NotEqual(baseline, Shape(Build(c with { Spec = c.Spec with { Head = c.Spec.Head with { Memory = "12Gi" } } })));
         Assert.NotEqual(baseline, Shape(Build(c with { Spec = c.Spec with { Head = c.Spec.Head with { Env = "X=1" } } })));

@@ -5,7 +5,6 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Rayfleet.Core.Clusters;
-using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Kubernetes;
 
@@ -40,8 +39,6 @@ public sealed class CapturingLoggerProvider : ILoggerProvider
 /// <summary>The real provider and KubernetesClient against the fake API server, with a log that is kept.</summary>
 public sealed class ProviderHarness : IAsyncDisposable
 {
-    public const string PasswordPurpose = "Rayfleet.RayCluster.GftRedisPassword";
-
     private readonly Channel<string> _changes = Channel.CreateUnbounded<string>();
     private readonly ILoggerFactory _loggers;
 
@@ -50,17 +47,8 @@ public sealed class ProviderHarness : IAsyncDisposable
         Api = api;
         Options = options;
         _loggers = LoggerFactory.Create(b => b.AddProvider(Logs).SetMinimumLevel(LogLevel.Trace));
-        var catalogs = new Catalogs(Microsoft.Extensions.Options.Options.Create(new RayfleetOptions
-        {
-            ReleaseVersions =
-            [
-                new ReleaseVersionOptions { DisplayReleaseVersion = ManifestCases.Release.DisplayReleaseVersion, RayVersion = "2.55.1", PythonVersion = "3.12", Image = ManifestCases.Release.Image, IsDefault = true },
-                new ReleaseVersionOptions { DisplayReleaseVersion = ManifestCases.OldRelease.DisplayReleaseVersion, RayVersion = "2.47.1", PythonVersion = "3.12", Image = ManifestCases.OldRelease.Image },
-            ],
-            GpuTypes = [.. ManifestCases.GpuTypes.Values],
-        }));
         Client = new k8s.Kubernetes(KubernetesRegistration.ClientConfiguration(options));
-        Provider = new KubernetesProvider(Client, Microsoft.Extensions.Options.Options.Create(options), catalogs, Protection, TimeProvider.System, _loggers.CreateLogger<KubernetesProvider>());
+        Provider = new KubernetesProvider(Client, Microsoft.Extensions.Options.Options.Create(options), TimeProvider.System, _loggers.CreateLogger<KubernetesProvider>());
         Provider.Subscribe(id => _changes.Writer.TryWrite(id));
     }
 
@@ -89,9 +77,8 @@ public sealed class ProviderHarness : IAsyncDisposable
     public string Namespace(string workspaceId = ManifestCases.WorkspaceId) => Provider.NamespaceFor(workspaceId);
 
     public ProviderClusterRequest Request(ClusterSpec spec, string instanceId, IReadOnlyDictionary<string, int>? replicas = null, string clusterId = ManifestCases.ClusterId) =>
-        new(ManifestCases.WorkspaceId, clusterId, instanceId, spec,
-            replicas ?? spec.Workers.ToDictionary(g => g.GroupName, g => spec.TargetReplicas(g), StringComparer.Ordinal),
-            spec.DisplayReleaseVersion == ManifestCases.OldRelease.DisplayReleaseVersion ? ManifestCases.OldRelease : ManifestCases.Release);
+        ManifestCases.Resolved(clusterId, instanceId, spec, replicas,
+            spec.DisplayReleaseVersion == ManifestCases.OldRelease.DisplayReleaseVersion ? ManifestCases.OldRelease : ManifestCases.Release, Protection);
 
     public Task<ProviderObservation> ApplyAsync(ProviderClusterRequest request) => Provider.ApplyAsync(request, CancellationToken.None);
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using Microsoft.AspNetCore.DataProtection;
 using Rayfleet.Core.Clusters;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Kubernetes;
 using static Rayfleet.Server.Tests.Kubernetes.ManifestCases;
@@ -300,6 +301,22 @@ public sealed class ProviderTests
     }
 
     [Fact]
+    public async Task A_Redis_password_whose_key_is_gone_fails_the_cluster_with_what_to_do_and_creates_nothing()
+    {
+        await using var h = await ProviderHarness.StartAsync();
+        var lostKey = new EphemeralDataProtectionProvider().CreateProtector(ClusterSecrets.RedisPasswordPurpose).Protect("pw");
+        var spec = Minimal with { Head = Minimal.Head with { GftEnabled = true, GftConfig = new GftSettings("redis://redis:6379", "ray", lostKey) } };
+
+        var observation = await h.ApplyAsync(h.Request(spec, I1));
+
+        Assert.Equal(ObservedPhase.Failed, observation.Phase);
+        Assert.Contains("cannot be decrypted", observation.Message, StringComparison.Ordinal);
+        Assert.Contains("Update gftConfig.redisPassword", observation.Message, StringComparison.Ordinal);
+        Assert.Null(h.Api.Get("rayclusters", h.Namespace(), ClusterId));
+        Assert.Null(h.Api.Get("secrets", h.Namespace(), ClusterId + "-gcs-redis"));
+    }
+
+    [Fact]
     public async Task The_Redis_password_lives_in_a_Secret_and_never_in_a_RayCluster_a_request_to_it_or_a_log()
     {
         const string password = "s3cret-P@ssw0rd-xyzzy";
@@ -310,7 +327,7 @@ public sealed class ProviderTests
             Head = Minimal.Head with
             {
                 GftEnabled = true,
-                GftConfig = new GftSettings("redis://redis:6379", "ray", h.Protection.CreateProtector(ProviderHarness.PasswordPurpose).Protect(password)),
+                GftConfig = new GftSettings("redis://redis:6379", "ray", h.Protection.CreateProtector(ClusterSecrets.RedisPasswordPurpose).Protect(password)),
             },
         };
         // A failing Secret write surfaces without the body that held the password, and nothing else is written.

@@ -5,9 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
-using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
-using Rayfleet.Server.Api;
 using Rayfleet.Server.Hosting;
 
 namespace Rayfleet.Server.Providers.Kubernetes;
@@ -33,8 +31,6 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
 
     private readonly IKubernetes _client;
     private readonly KubernetesProviderOptions _options;
-    private readonly Catalogs _catalogs;
-    private readonly IDataProtectionProvider _protection;
     private readonly ILogger _logger;
     private readonly HashSet<string> _readyNamespaces = new(StringComparer.Ordinal);
     private readonly Lock _namespacesLock = new();
@@ -42,13 +38,10 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
     private readonly KeyedGates _gates = new();
 
     public KubernetesProvider(
-        IKubernetes client, IOptions<KubernetesProviderOptions> options, Catalogs catalogs, IDataProtectionProvider protection,
-        TimeProvider time, ILogger<KubernetesProvider> logger)
+        IKubernetes client, IOptions<KubernetesProviderOptions> options, TimeProvider time, ILogger<KubernetesProvider> logger)
     {
         _client = client;
         _options = options.Value;
-        _catalogs = catalogs;
-        _protection = protection;
         _logger = logger;
         Calls = new KubernetesCalls(_options, time, logger);
         Cache = new KubernetesWatchCache(client, _options, Calls, time, logger);
@@ -84,15 +77,11 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         var live = await CurrentAsync(ns, name, ct);
         var endpoints = Endpoints(ns, request.ClusterId);
 
-        string? password;
-        try
-        {
-            password = request.Spec.Head.GftEnabled == true ? RayClusterApi.UnprotectPassword(request.Spec, _protection) : null;
-        }
-        catch (CryptographicException)
+        if (request.RedisPassword is { IsReadable: false })
         {
             return Failed("The Redis password of gftConfig cannot be decrypted (the Data Protection key that encrypted it is gone). Update gftConfig.redisPassword and start the cluster again.", endpoints);
         }
+        var password = request.RedisPassword?.Reveal();
 
         for (var attempt = 1; ; attempt++)
         {
@@ -106,7 +95,7 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
             var replicas = DesiredReplicas(request, sameInstance ? live : null);
             // Under Kueue the queue decides when a RayCluster runs: its webhook suspends a new one until admitted.
             var suspend = _options.KueueQueueLabel ? (bool?)null : false;
-            var manifest = RayClusterManifest.Build(new RayClusterManifestInput(request, ns, _catalogs.GpuTypes, suspend, replicas, _catalogs.Releases), _options);
+            var manifest = RayClusterManifest.Build(new RayClusterManifestInput(request, ns, suspend, replicas), _options);
             var problems = KubeRayChecks.Check(manifest);
             if (problems.Count > 0)
                 return Failed("KubeRay would refuse this cluster: " + string.Join(" ", problems), endpoints);

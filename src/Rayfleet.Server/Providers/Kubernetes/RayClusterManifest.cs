@@ -5,7 +5,6 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
-using Rayfleet.Server.Hosting;
 
 namespace Rayfleet.Server.Providers.Kubernetes;
 
@@ -33,13 +32,10 @@ public static class RayfleetLabels
 public sealed record RayClusterManifestInput(
     ProviderClusterRequest Request,
     string Namespace,
-    IReadOnlyDictionary<string, GpuTypeOptions> GpuTypes,
     /// <summary><c>spec.suspend</c>; null leaves it out, to whoever else decides it (Kueue admits a queued RayCluster by unsuspending it).</summary>
     bool? Suspend,
     /// <summary>Worker count per group as it goes into <c>replicas</c>; a group missing here gets its granted count.</summary>
-    IReadOnlyDictionary<string, int>? Replicas = null,
-    /// <summary>The release catalogue, for a head or group that names its own <c>displayReleaseVersion</c>.</summary>
-    IReadOnlyList<ReleaseVersion>? Releases = null);
+    IReadOnlyDictionary<string, int>? Replicas = null);
 
 /// <summary>
 /// Pure mapping of a cluster's spec onto a KubeRay <c>RayCluster</c> (ray.io/v1), as a JSON object ready for
@@ -105,7 +101,7 @@ public static partial class RayClusterManifest
         var rayStartHead = RayStartParams(spec.Head.RayStartParams);
         rayStartHead.TryAdd("dashboard-host", "0.0.0.0");
 
-        var headTemplate = PodTemplate(input, options, HeadContainer, Image(input, spec.Head.DisplayReleaseVersion), spec.Head.Cpu, spec.Head.Memory, spec.Head.GpuSpec, spec.Head.Env, spec.Head.QueueName, head: true);
+        var headTemplate = PodTemplate(input, options, HeadContainer, request.Head, spec.Head.Cpu, spec.Head.Memory, spec.Head.Env, spec.Head.QueueName, head: true);
         var clusterSpec = new JsonObject
         {
             ["rayVersion"] = request.Release.RayVersion,
@@ -154,7 +150,7 @@ public static partial class RayClusterManifest
                 ["minReplicas"] = Math.Min(group.MinReplica, replicas),
                 ["maxReplicas"] = Math.Max(group.MaxReplica, replicas),
                 ["rayStartParams"] = ToJson(RayStartParams(group.RayStartParams)),
-                ["template"] = PodTemplate(input, options, WorkerContainer, Image(input, group.DisplayReleaseVersion), group.Cpu, group.Memory, group.GpuSpec, group.Env, group.QueueName, head: false),
+                ["template"] = PodTemplate(input, options, WorkerContainer, request.NodesOf(group.GroupName), group.Cpu, group.Memory, group.Env, group.QueueName, head: false),
             });
         }
         clusterSpec["workerGroupSpecs"] = groups;
@@ -230,8 +226,8 @@ public static partial class RayClusterManifest
     }
 
     private static JsonObject PodTemplate(
-        RayClusterManifestInput input, KubernetesProviderOptions options, string containerName, string image,
-        string cpu, string memory, string? gpuSpec, string? env, string queue, bool head)
+        RayClusterManifestInput input, KubernetesProviderOptions options, string containerName, ProviderNodeGroup nodes,
+        string cpu, string memory, string? env, string queue, bool head)
     {
         var request = input.Request;
         var labels = new JsonObject
@@ -264,9 +260,9 @@ public static partial class RayClusterManifest
         };
 
         JsonArray? tolerations = null;
-        if (gpuSpec is not null && input.GpuTypes.TryGetValue(gpuSpec, out var gpu))
+        if (nodes.Gpu is { } gpu)
         {
-            var count = gpu.GpuCount.ToString(CultureInfo.InvariantCulture);
+            var count = gpu.GpusPerNode.ToString(CultureInfo.InvariantCulture);
             // KubeRay derives --num-gpus from a limit whose key ends in "gpu"; requests equal limits for extended resources.
             resources["limits"]![options.GpuResourceName] = count;
             resources["requests"]![options.GpuResourceName] = count;
@@ -286,7 +282,7 @@ public static partial class RayClusterManifest
         var container = new JsonObject
         {
             ["name"] = containerName,
-            ["image"] = image,
+            ["image"] = nodes.Release.Image,
             ["resources"] = resources,
         };
         if (head)
@@ -332,12 +328,6 @@ public static partial class RayClusterManifest
         if (annotations.Count > 0) metadata["annotations"] = annotations;
         return new JsonObject { ["metadata"] = metadata, ["spec"] = podSpec };
     }
-
-    /// <summary>The image of a head or group: its own release version's when it names one in the catalogue, else the cluster's.</summary>
-    private static string Image(RayClusterManifestInput input, string? displayReleaseVersion) =>
-        displayReleaseVersion is not null && input.Releases?.FirstOrDefault(r => r.DisplayReleaseVersion == displayReleaseVersion) is { } own
-            ? own.Image
-            : input.Request.Release.Image;
 
     /// <summary>The configured overlay, with the named service's own entry merged over the default, placeholders filled.</summary>
     public static PodOverlayOptions Overlay(KubernetesProviderOptions options, ProviderNetworkService network)

@@ -44,7 +44,8 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     private readonly LocalPaths _paths;
     private readonly LocalStateStore _store;
     private readonly PortAllocator _ports;
-    private readonly Catalogs _catalogs;
+    // The configured release versions' names in order, to name the setting of a missing ray command.
+    private readonly IReadOnlyList<string> _releaseSettings;
     private readonly TimeProvider _time;
     private readonly ILogger<LocalProvider> _logger;
     // Loopback only: no proxy from the environment may stand between the service and its own heads.
@@ -54,13 +55,13 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     private readonly ConcurrentDictionary<string, bool> _strayChecked = new(StringComparer.Ordinal);
     private readonly Lazy<string?> _setsid = new(() => RayStartCommand.Resolve("setsid", Environment.GetEnvironmentVariable("PATH")));
 
-    public LocalProvider(IOptions<RayfleetOptions> options, Catalogs catalogs, TimeProvider time, ILogger<LocalProvider> logger)
+    public LocalProvider(IOptions<RayfleetOptions> options, TimeProvider time, ILogger<LocalProvider> logger)
     {
         _options = options.Value.Local;
         _paths = new LocalPaths(options.Value.DataDirectory, _options.EffectiveTempRoot(options.Value.DataDirectory));
         _store = new LocalStateStore(_paths);
         _ports = new PortAllocator(_options, _store);
-        _catalogs = catalogs;
+        _releaseSettings = [.. options.Value.ReleaseVersions.Select(r => r.DisplayReleaseVersion)];
         _time = time;
         _logger = logger;
     }
@@ -460,15 +461,16 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     {
         var ports = state.Ports ?? new HeadPorts(0, 0, 0);
         string cpu, memory;
-        string? gpuSpec, parameters;
+        string? parameters;
+        ProviderNodeGroup nodes;
         if (node.IsHead)
         {
-            (cpu, memory, gpuSpec, parameters) = (request.Spec.Head.Cpu, request.Spec.Head.Memory, request.Spec.Head.GpuSpec, request.Spec.Head.RayStartParams);
+            (cpu, memory, parameters, nodes) = (request.Spec.Head.Cpu, request.Spec.Head.Memory, request.Spec.Head.RayStartParams, request.Head);
         }
         else
         {
             var group = GroupOf(request, node)!;
-            (cpu, memory, gpuSpec, parameters) = (group.Cpu, group.Memory, group.GpuSpec, group.RayStartParams);
+            (cpu, memory, parameters, nodes) = (group.Cpu, group.Memory, group.RayStartParams, request.NodesOf(group.GroupName));
         }
         return RayStartCommand.For(new NodeLaunch
         {
@@ -481,7 +483,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
             AgentPort = node.AgentPort ?? 0,
             CpuMillis = Quantity.ParseCpuMillis(cpu) ?? 1000,
             MemoryBytes = Quantity.ParseMemoryBytes(memory) ?? 0,
-            Gpus = _catalogs.GpuPerNode(gpuSpec),
+            Gpus = nodes.GpusPerNode,
             TempDir = state.TempDir,
             RayStartParams = parameters,
         });
@@ -641,10 +643,7 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     /// <summary>The install hint for a cluster whose ray command cannot be found, before anything is created.</summary>
     private string? MissingCommand(ProviderClusterRequest request)
     {
-        var releases = new[] { request.Spec.Head.DisplayReleaseVersion }
-            .Concat(request.Spec.Workers.Select(g => g.DisplayReleaseVersion))
-            .Select(v => v is null ? request.Release : _catalogs.FindRelease(v) ?? request.Release)
-            .Distinct();
+        var releases = new[] { request.Head.Release }.Concat(request.Spec.Workers.Select(g => request.NodesOf(g.GroupName).Release)).Distinct();
         foreach (var release in releases)
             if (RayStartCommand.Resolve(release.RayCommand, Environment.GetEnvironmentVariable("PATH")) is null)
                 return MissingRayMessage(release);
@@ -657,8 +656,8 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     private string MissingRayMessage(ReleaseVersion release)
     {
         var index = -1;
-        for (var i = 0; i < _catalogs.Releases.Count; i++)
-            if (_catalogs.Releases[i].DisplayReleaseVersion == release.DisplayReleaseVersion) index = i;
+        for (var i = 0; i < _releaseSettings.Count; i++)
+            if (_releaseSettings[i] == release.DisplayReleaseVersion) index = i;
         var setting = $"Rayfleet:ReleaseVersions:{(index < 0 ? "N" : index.ToString(CultureInfo.InvariantCulture))}:RayCommand";
         var install = $"pip install \"ray[default]=={release.RayVersion}\"";
         return release.RayCommand.Contains('/', StringComparison.Ordinal)
@@ -668,11 +667,10 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
               + $"Install Ray ({install}) or set {setting} to its path, or create the workspace with provider \"simulated\".";
     }
 
-    private ReleaseVersion ReleaseOf(ProviderClusterRequest request, LocalNodeState node)
-    {
-        var version = node.IsHead ? request.Spec.Head.DisplayReleaseVersion : GroupOf(request, node)?.DisplayReleaseVersion;
-        return version is null ? request.Release : _catalogs.FindRelease(version) ?? request.Release;
-    }
+    private static ReleaseVersion ReleaseOf(ProviderClusterRequest request, LocalNodeState node) =>
+        node.IsHead ? request.Head.Release
+        : GroupOf(request, node) is { } group ? request.NodesOf(group.GroupName).Release
+        : request.Release;
 
     private static WorkerGroupSpec? GroupOf(ProviderClusterRequest request, LocalNodeState node) =>
         request.Spec.Workers.FirstOrDefault(g => g.GroupName == node.Group);
