@@ -44,6 +44,24 @@ public sealed class ArchitectureTests
     }
 
     [Fact]
+    public void Only_the_reconciler_writes_the_observed_half_of_a_cluster()
+    {
+        string[] observed =
+        [
+            nameof(ClusterRow.State), nameof(ClusterRow.Message), nameof(ClusterRow.RunSpecJson), nameof(ClusterRow.AdmittedReplicasJson),
+            nameof(ClusterRow.Modified), nameof(ClusterRow.NodesJson), nameof(ClusterRow.DashboardUrl), nameof(ClusterRow.JobUrl),
+            nameof(ClusterRow.JobUrlInner), nameof(ClusterRow.GrpcEndpoint), nameof(ClusterRow.ObservedGeneration), nameof(ClusterRow.ObservedInstanceId),
+        ];
+        var setters = observed.Select(p => $"{typeof(ClusterRow).FullName}::set_{p}").ToHashSet(StringComparer.Ordinal);
+        using var assembly = AssemblyUses.Of(Server);
+        var calls = assembly.MembersFrom("Rayfleet.Server");
+        Assert.Contains(calls, c => c.User.StartsWith("Rayfleet.Server.Reconciler.", StringComparison.Ordinal) && setters.Contains(c.Used));
+        AssertNone([.. calls
+            .Where(c => setters.Contains(c.Used) && !c.User.StartsWith("Rayfleet.Server.Reconciler.", StringComparison.Ordinal))
+            .Select(c => $"{c.User} ({c.Where}) -> {c.Used}").Distinct().Order(StringComparer.Ordinal)]);
+    }
+
+    [Fact]
     public void Core_references_no_aspnet_ef_kubernetes_or_server()
     {
         var core = typeof(ClusterSpec).Assembly;
@@ -146,6 +164,61 @@ public sealed class AssemblyUses : ISignatureTypeProvider<ImmutableArray<string>
         return result;
     }
 
+    /// <summary>Every method or field a body of the scope's types uses, as "DeclaringType::name" (setters are set_X).</summary>
+    public List<TypeUse> MembersFrom(string scope)
+    {
+        var result = new List<TypeUse>();
+        foreach (var handle in _md.TypeDefinitions)
+        {
+            var outermost = handle;
+            while (_md.GetTypeDefinition(outermost).GetDeclaringType() is { IsNil: false } declaring) outermost = declaring;
+            var outerName = Name(outermost);
+            if (outerName != scope && !outerName.StartsWith(scope + ".", StringComparison.Ordinal)) continue;
+            var user = Name(handle);
+            foreach (var m in _md.GetTypeDefinition(handle).GetMethods())
+            {
+                var method = _md.GetMethodDefinition(m);
+                if (method.RelativeVirtualAddress == 0) continue;
+                var where = _md.GetString(method.Name);
+                foreach (var token in BodyTokens(_pe.GetMethodBody(method.RelativeVirtualAddress)))
+                    if (Member(token) is { } used) result.Add(new TypeUse(user, where, used));
+            }
+        }
+        return result;
+    }
+
+    private string? Member(EntityHandle handle)
+    {
+        switch (handle.Kind)
+        {
+            case HandleKind.MethodDefinition:
+            {
+                var method = _md.GetMethodDefinition((MethodDefinitionHandle)handle);
+                return Name(method.GetDeclaringType()) + "::" + _md.GetString(method.Name);
+            }
+            case HandleKind.FieldDefinition:
+            {
+                var field = _md.GetFieldDefinition((FieldDefinitionHandle)handle);
+                return Name(field.GetDeclaringType()) + "::" + _md.GetString(field.Name);
+            }
+            case HandleKind.MemberReference:
+            {
+                var member = _md.GetMemberReference((MemberReferenceHandle)handle);
+                var parent = member.Parent.Kind switch
+                {
+                    HandleKind.TypeDefinition => Name((TypeDefinitionHandle)member.Parent),
+                    HandleKind.TypeReference => Name((TypeReferenceHandle)member.Parent),
+                    _ => null,
+                };
+                return parent is null ? null : parent + "::" + _md.GetString(member.Name);
+            }
+            case HandleKind.MethodSpecification:
+                return Member(_md.GetMethodSpecification((MethodSpecificationHandle)handle).Method);
+            default:
+                return null;
+        }
+    }
+
     private IEnumerable<(string Where, string Used)> UsesOf(TypeDefinitionHandle handle)
     {
         var type = _md.GetTypeDefinition(handle);
@@ -204,7 +277,9 @@ public sealed class AssemblyUses : ISignatureTypeProvider<ImmutableArray<string>
                     tokens.Add(MetadataTokens.EntityHandle(il.ReadInt32()));
                     break;
                 case OperandType.InlineSwitch:
-                    il.Offset += 4 * il.ReadInt32();
+                    // Read the count first: `Offset += 4 * ReadInt32()` would add to the offset from before the read.
+                    var targets = il.ReadInt32();
+                    il.Offset += 4 * targets;
                     break;
                 case OperandType.InlineI8 or OperandType.InlineR:
                     il.Offset += 8;
