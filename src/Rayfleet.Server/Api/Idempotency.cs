@@ -21,58 +21,104 @@ public sealed record Mutation(object Response, Action? AfterCommit = null, int S
 /// parameters answers the first response again; with other parameters it fails. The audit row of the change is written
 /// in the same transaction, so a change that fails leaves no row and a committed one always has its row.
 /// </summary>
-public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time, IHttpContextAccessor http)
+/// <remarks>
+/// One token is one effect and one stored answer, whatever the interleaving. In this process, calls with the same key
+/// run one at a time: a retry that arrives while the first call runs waits for it, then answers what it stored. Across
+/// processes on one store, the answer is claimed in the change's own transaction with an insert that yields to a live
+/// row: the loser rolls its whole change back and answers the winner's response. A call that fails stores nothing, so
+/// the same token runs again once the cause is fixed.
+/// </remarks>
+public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time, IHttpContextAccessor http, KeyedGates gates)
 {
     private static readonly TimeSpan Window = TimeSpan.FromHours(24);
     private const int Attempts = 4;
 
     public async Task<IResult> RunAsync(string action, string scope, string? clientToken, object request, Func<Task<Mutation>> work, CancellationToken ct)
     {
-        var key = clientToken is null ? null : $"{action}|{scope}|{clientToken}";
+        if (clientToken is null) return await RunOnceAsync(action, scope, null, "", work, ct);
+        var key = $"{action}|{scope}|{clientToken}";
         var hash = Hash(request);
-        if (key is not null && await ReplayAsync(key, hash, ct) is { } first) return first;
+        using (await gates.EnterAsync(key, ct))
+            return await RunOnceAsync(action, scope, key, hash, work, ct);
+    }
 
+    private async Task<IResult> RunOnceAsync(string action, string scope, string? key, string hash, Func<Task<Mutation>> work, CancellationToken ct)
+    {
         for (var attempt = 1; ; attempt++)
         {
+            // Checked again on every attempt: the conflict that sent us round may have been another replica committing
+            // this very call.
+            if (key is not null && await ReplayAsync(key, hash, ct) is { } stored) return stored;
+
+            Mutation mutation;
             try
             {
-                var mutation = await work();
-                var json = JsonSerializer.Serialize(mutation.Response, mutation.Response.GetType());
-                if (key is not null)
-                {
-                    var stale = await db.Idempotency.FirstOrDefaultAsync(r => r.Key == key, ct);
-                    if (stale is not null) db.Idempotency.Remove(stale);
-                    db.Idempotency.Add(new IdempotencyRow
-                    {
-                        Key = key,
-                        RequestHash = hash,
-                        StatusCode = mutation.Status,
-                        ResponseJson = json,
-                        CreateTime = time.GetUtcNow().ToUnixTimeMilliseconds(),
-                    });
-                }
-                db.Audit.Add(AuditRowFor(action, scope, mutation));
-                await db.SaveChangesAsync(ct);
-                mutation.AfterCommit?.Invoke();
-                return Results.Content(json, "application/json", Encoding.UTF8, mutation.Status);
+                mutation = await work();
             }
-            catch (DbUpdateConcurrencyException) when (attempt < Attempts)
+            catch (ApiException) when (key is not null)
             {
-                db.ChangeTracker.Clear();
-            }
-            catch (DbUpdateConcurrencyException)
-            {
-                throw new ApiException(409, ErrorCodes.ConcurrentModification,
-                    "The resource was changed by another request while this one was applied; read it again and retry.");
-            }
-            catch (DbUpdateException) when (key is not null)
-            {
-                // Most likely the same token committed by a concurrent request: answer as it did.
+                // A replica that committed this call in the meantime changes what work() sees (the cluster is already
+                // deleted, already starting): its answer is the answer, not the failure that its effect causes here.
                 db.ChangeTracker.Clear();
                 if (await ReplayAsync(key, hash, ct) is { } replay) return replay;
                 throw;
             }
+
+            var json = JsonSerializer.Serialize(mutation.Response, mutation.Response.GetType());
+            if (await TryCommitAsync(action, scope, key, hash, mutation, json, ct))
+            {
+                mutation.AfterCommit?.Invoke();
+                return Results.Content(json, "application/json", Encoding.UTF8, mutation.Status);
+            }
+            db.ChangeTracker.Clear();
+            if (attempt == Attempts)
+                throw new ApiException(409, ErrorCodes.ConcurrentModification,
+                    "The resource was changed by another request while this one was applied; read it again and retry.");
         }
+    }
+
+    /// <summary>False when the change lost a race (a row it read was changed, or the token was claimed): nothing was written.</summary>
+    private async Task<bool> TryCommitAsync(string action, string scope, string? key, string hash, Mutation mutation, string json, CancellationToken ct)
+    {
+        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        try
+        {
+            if (key is not null && !await ClaimAsync(key, hash, mutation.Status, json, ct))
+            {
+                await transaction.RollbackAsync(ct);
+                return false;
+            }
+            db.Audit.Add(AuditRowFor(action, scope, mutation));
+            await db.SaveChangesAsync(ct);
+            await transaction.CommitAsync(ct);
+            return true;
+        }
+        catch (DbUpdateConcurrencyException)
+        {
+            await transaction.RollbackAsync(ct);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Records the answer for <paramref name="key"/> unless a live one is there; only a row past the window is replaced.
+    /// An insert that yields instead of a unique-key failure: the store decides between replicas without an error, and
+    /// the loser learns it before anything of its change is written.
+    /// </summary>
+    private async Task<bool> ClaimAsync(string key, string hash, int status, string json, CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        var createTime = now.ToUnixTimeMilliseconds();
+        var expired = now.Subtract(Window).ToUnixTimeMilliseconds();
+        var claimed = await db.Database.ExecuteSqlAsync($"""
+            INSERT INTO "idempotency" ("Key", "RequestHash", "StatusCode", "ResponseJson", "CreateTime")
+            VALUES ({key}, {hash}, {status}, {json}, {createTime})
+            ON CONFLICT ("Key") DO UPDATE SET
+                "RequestHash" = excluded."RequestHash", "StatusCode" = excluded."StatusCode",
+                "ResponseJson" = excluded."ResponseJson", "CreateTime" = excluded."CreateTime"
+            WHERE "idempotency"."CreateTime" < {expired}
+            """, ct);
+        return claimed == 1;
     }
 
     private AuditRow AuditRowFor(string action, string scope, Mutation mutation)

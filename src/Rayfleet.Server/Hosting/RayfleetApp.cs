@@ -59,6 +59,8 @@ public static class RayfleetApp
         services.AddScoped<ClusterReconcilePass>();
         services.AddScoped<ProviderRequestBuilder>();
         services.AddScoped<MutationRunner>();
+        // The runner's per-clientToken gates: one per process, shared by every request scope.
+        services.AddSingleton<KeyedGates>();
 
         // Order matters: hosted services start in registration order, and the store must be migrated first.
         services.AddSingleton<DatabaseInitializer>();
