@@ -1,6 +1,10 @@
+using System.Linq.Expressions;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
@@ -79,18 +83,23 @@ public static class RayClusterApi
         var pageNum = ApiSupport.QueryInt(http.Request, "pageNum", 1, 1, int.MaxValue);
         var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 20, 1, 100);
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        // One snapshot for the count, the page and the specs read after it.
+        await using var read = await ClusterViews.BeginReadAsync(db, ct);
         var query = db.Clusters.AsNoTracking().Where(c => c.WorkspaceId == workspaceId && !c.Deleted);
         var total = await query.CountAsync(ct);
+        // Only the small columns: a spec, with env and extraParam, can be a megabyte and the List item shows little of it.
         var rows = await query
             .OrderByDescending(c => c.CreateTime).ThenByDescending(c => c.Id)
             .Skip((int)Math.Min((long)(pageNum - 1) * pageSize, int.MaxValue))
             .Take(pageSize)
+            .Select(ClusterViews.Columns)
             .ToListAsync(ct);
+        var specs = await ClusterViews.ListSpecsAsync(db, rows, ct);
         var names = await ClusterViews.PrincipalNamesAsync(db, rows, ct);
         return TypedResults.Ok(new ListRayClusterResponse
         {
             RequestId = http.RequestId(),
-            RayClusters = [.. rows.Select(r => ClusterViews.Summary(r, names))],
+            RayClusters = [.. rows.Select(r => ClusterViews.Summary(r, specs[r.Id], names))],
             TotalCount = total,
         });
     }
@@ -98,10 +107,16 @@ public static class RayClusterApi
     public static async Task<IResult> Get(string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        var row = await db.Clusters.AsNoTracking().FirstOrDefaultAsync(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted, ct)
+        await using var read = await ClusterViews.BeginReadAsync(db, ct);
+        var row = await db.Clusters.AsNoTracking()
+                      .Where(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted)
+                      .Select(ClusterViews.Columns)
+                      .FirstOrDefaultAsync(ct)
                   ?? throw ClusterNotFound(clusterId);
+        var spec = await ClusterViews.SpecAsync(db, row, ct);
+        var nodes = await ClusterViews.NodesAsync(db, row, ct);
         var names = await ClusterViews.PrincipalNamesAsync(db, [row], ct);
-        return TypedResults.Ok(ClusterViews.Detail(row, http.RequestId(), names));
+        return TypedResults.Ok(ClusterViews.Detail(row, spec, nodes, http.RequestId(), names));
     }
 
     public static async Task<IResult> Update(
@@ -256,9 +271,141 @@ public static class RayClusterApi
         spec.Head.GftConfig?.RedisPassword is { } stored ? protection.CreateProtector(PasswordPurpose).Unprotect(stored) : null;
 }
 
+/// <summary>
+/// The read path of Get and List. Rows are read as <see cref="ClusterColumns"/>, without the spec and node list; those
+/// two can each be megabytes, so they are parsed straight from the store's pages (List keeps only the fields it shows)
+/// rather than loaded as strings first.
+/// </summary>
 internal static class ClusterViews
 {
-    public static async Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ClusterRow> rows, CancellationToken ct)
+    /// <summary>
+    /// How stored JSON is read: synchronously, as SQLite reads are (an async read of a blob would only queue each chunk
+    /// to the thread pool), in chunks large enough that a skipped value of a few KiB rarely spans two.
+    /// </summary>
+    private static readonly JsonSerializerOptions StoredJson = new() { DefaultBufferSize = 64 * 1024 };
+
+    /// <summary>A row's small columns: what Get and List show besides the spec and the node list.</summary>
+    public sealed record ClusterColumns
+    {
+        public required string Id { get; init; }
+        public string? InstanceId { get; init; }
+        public required string State { get; init; }
+        public string? Message { get; init; }
+        public bool Modified { get; init; }
+        public long CreateTime { get; init; }
+        public long? StartTime { get; init; }
+        public long ModifiedTime { get; init; }
+        public string? Creator { get; init; }
+        public string? Modifier { get; init; }
+        public string? DashboardUrl { get; init; }
+        public string? JobUrl { get; init; }
+        public string? JobUrlInner { get; init; }
+        public string? GrpcEndpoint { get; init; }
+        public required string SubmitToken { get; init; }
+    }
+
+    public static readonly Expression<Func<ClusterRow, ClusterColumns>> Columns = c => new ClusterColumns
+    {
+        Id = c.Id,
+        InstanceId = c.InstanceId,
+        State = c.State,
+        Message = c.Message,
+        Modified = c.Modified,
+        CreateTime = c.CreateTime,
+        StartTime = c.StartTime,
+        ModifiedTime = c.ModifiedTime,
+        Creator = c.Creator,
+        Modifier = c.Modifier,
+        DashboardUrl = c.DashboardUrl,
+        JobUrl = c.JobUrl,
+        JobUrlInner = c.JobUrlInner,
+        GrpcEndpoint = c.GrpcEndpoint,
+        SubmitToken = c.SubmitToken,
+    };
+
+    /// <summary>State, message and the modified flag as the caller sees them.</summary>
+    private static (string State, string? Message, bool Modified) Status(ClusterColumns row) => (row.State, row.Message, row.Modified);
+
+    /// <summary>Endpoints of the running instance.</summary>
+    private static (string? DashboardUrl, string? JobUrl, string? JobUrlInner, string? GrpcEndpoint) Endpoints(ClusterColumns row) =>
+        (row.DashboardUrl, row.JobUrl, row.JobUrlInner, row.GrpcEndpoint);
+
+    /// <summary>The nodes of the instance, parsed from the stored list as it streams in.</summary>
+    public static async Task<List<RayNodeDto>> NodesAsync(RayfleetDbContext db, ClusterColumns row, CancellationToken ct)
+    {
+        await using var json = OpenColumn(db, await RowIdAsync(db, row.Id, ct), nameof(ClusterRow.NodesJson));
+        return JsonSerializer.Deserialize<List<RayNodeDto>>(json, StoredJson) ?? [];
+    }
+
+    public static async Task<ClusterSpec> SpecAsync(RayfleetDbContext db, ClusterColumns row, CancellationToken ct)
+    {
+        await using var json = OpenColumn(db, await RowIdAsync(db, row.Id, ct), nameof(ClusterRow.SpecJson));
+        return JsonSerializer.Deserialize<ClusterSpec>(json, StoredJson) ?? throw new InvalidDataException("Empty cluster spec.");
+    }
+
+    /// <summary>
+    /// The part of each row's spec a List item shows (<see cref="ListSpecJson"/>): what it leaves out is skipped value by
+    /// value, so a read holds at most one such value at a time, never a whole spec.
+    /// </summary>
+    public static async Task<Dictionary<string, ClusterSpec>> ListSpecsAsync(RayfleetDbContext db, IReadOnlyList<ClusterColumns> rows, CancellationToken ct)
+    {
+        var specs = new Dictionary<string, ClusterSpec>(rows.Count, StringComparer.Ordinal);
+        foreach (var row in rows)
+        {
+            await using var json = OpenColumn(db, await RowIdAsync(db, row.Id, ct), nameof(ClusterRow.SpecJson));
+            specs[row.Id] = JsonSerializer.Deserialize<ClusterSpec>(json, ListSpecJson) ?? throw new InvalidDataException("Empty cluster spec.");
+        }
+        return specs;
+    }
+
+    /// <summary>
+    /// A deferred read transaction (WAL: it blocks no writer), so that the rows, and the columns read later by rowid,
+    /// come from one snapshot even while the cluster is updated or deleted meanwhile. Keeps the connection open for
+    /// <see cref="OpenColumn"/>.
+    /// </summary>
+    public static async Task<IAsyncDisposable> BeginReadAsync(RayfleetDbContext db, CancellationToken ct)
+    {
+        await db.Database.OpenConnectionAsync(ct);
+        var connection = (SqliteConnection)db.Database.GetDbConnection();
+        var transaction = connection.BeginTransaction(deferred: true);
+        await db.Database.UseTransactionAsync(transaction, ct);
+        return new ReadScope(db, transaction);
+    }
+
+    /// <summary>SQLite's rowid of the cluster's row, which blob I/O addresses rows by; no EF property maps it.</summary>
+    private static async Task<long> RowIdAsync(RayfleetDbContext db, string clusterId, CancellationToken ct)
+    {
+        var entity = db.Model.FindEntityType(typeof(ClusterRow))!;
+        await using var command = ((SqliteConnection)db.Database.GetDbConnection()).CreateCommand();
+        command.Transaction = (SqliteTransaction?)db.Database.CurrentTransaction?.GetDbTransaction();
+        command.CommandText = $"SELECT rowid FROM \"{entity.GetTableName()}\" WHERE \"{entity.FindProperty(nameof(ClusterRow.Id))!.GetColumnName()}\" = $id";
+        command.Parameters.AddWithValue("$id", clusterId);
+        return await command.ExecuteScalarAsync(ct) is long rowId
+            ? rowId
+            : throw new InvalidOperationException($"Cluster {clusterId} was read in this snapshot but has no row.");
+    }
+
+    /// <summary>A column's value read incrementally from the store's pages (SQLite blob I/O), not loaded as a whole.</summary>
+    private static SqliteBlob OpenColumn(RayfleetDbContext db, long rowId, string property)
+    {
+        var entity = db.Model.FindEntityType(typeof(ClusterRow))!;
+        var column = entity.FindProperty(property)!.GetColumnName();
+        return new SqliteBlob((SqliteConnection)db.Database.GetDbConnection(), entity.GetTableName()!, column, rowId, readOnly: true);
+    }
+
+    private sealed class ReadScope(RayfleetDbContext db, SqliteTransaction transaction) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await db.Database.UseTransactionAsync(null);
+            // Nothing was written; ending the read lets the WAL be checkpointed past this snapshot.
+            await transaction.RollbackAsync();
+            await transaction.DisposeAsync();
+            await db.Database.CloseConnectionAsync();
+        }
+    }
+
+    public static async Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ClusterColumns> rows, CancellationToken ct)
     {
         var ids = rows.SelectMany(r => new[] { r.Creator, r.Modifier }).Where(i => i is not null).Distinct().ToList();
         return ids.Count == 0
@@ -268,9 +415,11 @@ internal static class ClusterViews
 
     private static string? Name(IReadOnlyDictionary<string, string> names, string? id) => id is not null && names.TryGetValue(id, out var n) ? n : null;
 
-    public static GetRayClusterResponse Detail(ClusterRow row, string requestId, IReadOnlyDictionary<string, string> names)
+    public static GetRayClusterResponse Detail(
+        ClusterColumns row, ClusterSpec spec, List<RayNodeDto> nodes, string requestId, IReadOnlyDictionary<string, string> names)
     {
-        var spec = ClusterSpec.FromJson(row.SpecJson);
+        var (state, message, modified) = Status(row);
+        var (dashboardUrl, jobUrl, jobUrlInner, grpcEndpoint) = Endpoints(row);
         return new GetRayClusterResponse
         {
             RequestId = requestId,
@@ -284,9 +433,9 @@ internal static class ClusterViews
             HeadSpec = ClusterSpecMapping.ToHeadDto(spec.Head),
             WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToWorkerDto)],
             VolumeIds = [.. spec.VolumeIds],
-            State = row.State,
-            Message = row.Message,
-            Modified = row.Modified,
+            State = state,
+            Message = message,
+            Modified = modified,
             CreateTime = row.CreateTime,
             StartTime = row.StartTime,
             ModifiedTime = row.ModifiedTime,
@@ -294,18 +443,19 @@ internal static class ClusterViews
             CreatorName = Name(names, row.Creator),
             Modifier = row.Modifier,
             ModifierName = Name(names, row.Modifier),
-            DashboardUrl = row.DashboardUrl,
-            JobUrl = row.JobUrl,
-            JobUrlInner = row.JobUrlInner,
-            GrpcEndpoint = row.GrpcEndpoint,
+            DashboardUrl = dashboardUrl,
+            JobUrl = jobUrl,
+            JobUrlInner = jobUrlInner,
+            GrpcEndpoint = grpcEndpoint,
             SubmitToken = row.SubmitToken,
-            Instances = JsonSerializer.Deserialize<List<RayNodeDto>>(row.NodesJson) ?? [],
+            Instances = nodes,
         };
     }
 
-    public static RayClusterSummaryDto Summary(ClusterRow row, IReadOnlyDictionary<string, string> names)
+    public static RayClusterSummaryDto Summary(ClusterColumns row, ClusterSpec spec, IReadOnlyDictionary<string, string> names)
     {
-        var spec = ClusterSpec.FromJson(row.SpecJson);
+        var (state, message, modified) = Status(row);
+        var (dashboardUrl, _, _, grpcEndpoint) = Endpoints(row);
         return new RayClusterSummaryDto
         {
             ClusterId = row.Id,
@@ -314,9 +464,9 @@ internal static class ClusterViews
             DisplayReleaseVersion = spec.DisplayReleaseVersion,
             NetworkServiceName = spec.NetworkServiceName,
             InstanceId = row.InstanceId,
-            State = row.State,
-            Message = row.Message,
-            Modified = row.Modified,
+            State = state,
+            Message = message,
+            Modified = modified,
             CreateTime = row.CreateTime,
             StartTime = row.StartTime,
             ModifiedTime = row.ModifiedTime,
@@ -324,10 +474,38 @@ internal static class ClusterViews
             CreatorName = Name(names, row.Creator),
             Modifier = row.Modifier,
             ModifierName = Name(names, row.Modifier),
-            DashboardUrl = row.DashboardUrl,
-            GrpcEndpoint = row.GrpcEndpoint,
+            DashboardUrl = dashboardUrl,
+            GrpcEndpoint = grpcEndpoint,
             HeadSpec = ClusterSpecMapping.ToListHeadDto(spec.Head),
             WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToListWorkerDto)],
         };
     }
+
+    /// <summary>
+    /// Reads a stored <see cref="ClusterSpec"/> as far as a List item shows it: every other property (env, extraParam,
+    /// rayStartParams, volumes, GCS settings) is left out of the contract, so the reader skips its value unread.
+    /// </summary>
+    private static readonly JsonSerializerOptions ListSpecJson = new(StoredJson)
+    {
+        TypeInfoResolver = new DefaultJsonTypeInfoResolver
+        {
+            Modifiers =
+            {
+                KeepOnly<ClusterSpec>(nameof(ClusterSpec.Name), nameof(ClusterSpec.Description), nameof(ClusterSpec.DisplayReleaseVersion),
+                    nameof(ClusterSpec.NetworkServiceName), nameof(ClusterSpec.Head), nameof(ClusterSpec.Workers)),
+                KeepOnly<HeadGroupSpec>(nameof(HeadGroupSpec.Cpu), nameof(HeadGroupSpec.Memory), nameof(HeadGroupSpec.QueueName),
+                    nameof(HeadGroupSpec.EnableAutoScaling), nameof(HeadGroupSpec.IdleTimeoutSeconds), nameof(HeadGroupSpec.GpuSpec)),
+                KeepOnly<WorkerGroupSpec>(nameof(WorkerGroupSpec.GroupName), nameof(WorkerGroupSpec.WorkerType), nameof(WorkerGroupSpec.Replica),
+                    nameof(WorkerGroupSpec.MinReplica), nameof(WorkerGroupSpec.MaxReplica), nameof(WorkerGroupSpec.Cpu),
+                    nameof(WorkerGroupSpec.Memory), nameof(WorkerGroupSpec.QueueName), nameof(WorkerGroupSpec.GpuSpec)),
+            },
+        },
+    };
+
+    private static Action<JsonTypeInfo> KeepOnly<T>(params string[] names) => info =>
+    {
+        if (info.Type != typeof(T)) return;
+        foreach (var property in info.Properties.Where(p => !names.Contains(p.Name, StringComparer.Ordinal)).ToList())
+            info.Properties.Remove(property);
+    };
 }
