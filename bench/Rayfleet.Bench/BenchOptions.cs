@@ -2,22 +2,33 @@ using System.Globalization;
 
 namespace Rayfleet.Bench;
 
-/// <summary>Command line: <c>[--duration 20] [--concurrency 16] [--warmup 3] [--out FILE] [--insecure] [--no-reconciler]</c>.</summary>
+/// <summary>Command line: <c>[--mode api|list-memory] [--duration 20] [--concurrency 16] [--warmup 3] [--clusters 100] [--out FILE] [--insecure] [--no-reconciler]</c>.</summary>
 public sealed record BenchOptions
 {
     public const string Usage =
-        "Usage: dotnet run -c Release --project bench/Rayfleet.Bench -- [--duration SECONDS] [--concurrency N] [--warmup SECONDS] [--out FILE] [--insecure] [--no-reconciler]\n" +
-        "  --duration       measured seconds of each phase (default 20)\n" +
-        "  --concurrency    parallel clients against the API, and parallel writers in the SQLite baseline (default 16)\n" +
+        "Usage: dotnet run -c Release --project bench/Rayfleet.Bench -- [--mode api|list-memory] [--duration SECONDS] [--concurrency N] [--warmup SECONDS] [--clusters N] [--out FILE] [--insecure] [--no-reconciler]\n" +
+        "  --mode           api (default): CreateRayCluster/GetRayCluster throughput against the in-process service, next to\n" +
+        "                   a SQLite baseline. list-memory: the service in its own process holding --clusters clusters of the\n" +
+        "                   largest size a request can create; --concurrency parallel ListRayCluster pageSize=100 loops and\n" +
+        "                   one GetRayCluster loop for --duration seconds; prints the service's RSS growth (target < 100 MiB)\n" +
+        "  --duration       measured seconds of each phase (default 20; list-memory: 30)\n" +
+        "  --concurrency    parallel clients against the API, and parallel writers in the SQLite baseline (default 16;\n" +
+        "                   list-memory: parallel List loops, default 8)\n" +
+        "  --clusters       list-memory: clusters created before the Lists (default 100)\n" +
         "  --warmup         seconds run before each phase's measurement and left out of it (default 3)\n" +
         "  --out            also write the results as JSON to FILE\n" +
         "  --insecure       send unsigned requests to the service in insecure development mode (default: every request\n" +
         "                   signed with ACS3-HMAC-SHA256 by an admin access key, as a deployed service requires)\n" +
         "  --no-reconciler  diagnostic: creates do not wake the reconciler and the periodic resync is off\n" +
-        "Exit code: 0 when every request succeeded, 1 when any failed or the run could not finish, 2 for a bad command line.";
+        "Exit code: 0 when every request succeeded (list-memory: and the growth stayed under its target), 1 otherwise or when\n" +
+        "the run could not finish, 2 for a bad command line.";
 
-    public int DurationSeconds { get; init; } = 20;
-    public int Concurrency { get; init; } = 16;
+    public BenchMode Mode { get; init; } = BenchMode.Api;
+    private int? _duration;
+    private int? _concurrency;
+    public int DurationSeconds { get => _duration ?? (Mode == BenchMode.ListMemory ? 30 : 20); init => _duration = value; }
+    public int Concurrency { get => _concurrency ?? (Mode == BenchMode.ListMemory ? 8 : 16); init => _concurrency = value; }
+    public int Clusters { get; init; } = 100;
     public int WarmupSeconds { get; init; } = 3;
     public string? OutFile { get; init; }
     public bool Reconciler { get; init; } = true;
@@ -47,6 +58,12 @@ public sealed record BenchOptions
                 case "--warmup" when NonNegativeInt(Value()) is { } v:
                     options = options with { WarmupSeconds = v };
                     break;
+                case "--mode" when Value() is { } v && ModeNamed(v) is { } mode:
+                    options = options with { Mode = mode };
+                    break;
+                case "--clusters" when PositiveInt(Value()) is { } v:
+                    options = options with { Clusters = v };
+                    break;
                 case "--out" when Value() is { Length: > 0 } v:
                     options = options with { OutFile = v };
                     break;
@@ -59,7 +76,10 @@ public sealed record BenchOptions
                 case "--no-reconciler":
                     options = options with { Reconciler = false };
                     break;
-                case "--duration" or "--concurrency" or "--warmup" or "--out":
+                case "--mode":
+                    error = "--mode needs api or list-memory.";
+                    return null;
+                case "--duration" or "--concurrency" or "--warmup" or "--out" or "--clusters":
                     error = $"{arg} needs a {(arg == "--out" ? "file name" : arg == "--warmup" ? "whole number of 0 or more" : "positive whole number")}.";
                     return null;
                 default:
@@ -70,8 +90,21 @@ public sealed record BenchOptions
         return options;
     }
 
+    private static BenchMode? ModeNamed(string name) => name switch
+    {
+        "api" => BenchMode.Api,
+        "list-memory" => BenchMode.ListMemory,
+        _ => null,
+    };
+
     private static int? PositiveInt(string? text) => NonNegativeInt(text) is { } v && v > 0 ? v : null;
 
     private static int? NonNegativeInt(string? text) =>
         int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) ? v : null;
+}
+
+public enum BenchMode
+{
+    Api,
+    ListMemory,
 }

@@ -1,7 +1,7 @@
 using Rayfleet.Bench;
 
 // Throughput and latency of CreateRayCluster/GetRayCluster against the in-process service, next to what SQLite alone
-// does with the same settings. See BenchOptions.Usage.
+// does with the same settings; or (--mode list-memory) the service's memory under parallel Lists. See BenchOptions.Usage.
 var options = BenchOptions.Parse(args, out var error);
 if (options is null)
 {
@@ -25,6 +25,17 @@ Console.CancelKeyPress += (_, e) =>
 var workDirectory = Path.Combine(Path.GetTempPath(), "rayfleet-bench", Guid.NewGuid().ToString("N"));
 try
 {
+    if (options.Mode == BenchMode.ListMemory)
+    {
+        var memory = await ListMemoryRun.RunAsync(options, workDirectory, cancel.Token);
+        ListMemoryRun.Print(memory, Console.Out);
+        if (options.OutFile is { } memoryOut)
+        {
+            await ReportWriter.WriteJsonAsync(memory, memoryOut);
+            Console.WriteLine($"Results written to {Path.GetFullPath(memoryOut)}");
+        }
+        return memory.Errors == 0 && memory.TargetMet ? 0 : 1;
+    }
     var report = await BenchRun.RunAsync(options, workDirectory, cancel.Token);
     ReportWriter.Print(report, Console.Out);
     if (options.OutFile is { } outFile)

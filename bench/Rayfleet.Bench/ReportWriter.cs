@@ -45,7 +45,7 @@ public static class ReportWriter
         if (report.Errors > 0) output.WriteLine($"{report.Errors} requests failed.");
     }
 
-    public static async Task WriteJsonAsync(BenchReport report, string path)
+    public static async Task WriteJsonAsync<T>(T report, string path)
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null) Directory.CreateDirectory(directory);

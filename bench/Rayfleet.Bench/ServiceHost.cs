@@ -71,9 +71,11 @@ public sealed class ServiceHost : IAsyncDisposable
     }
 
     /// <summary>The id of the workspace named <c>default</c> that the service creates on an empty store.</summary>
-    public async Task<string> DefaultWorkspaceAsync(HttpClient http, CancellationToken ct)
+    public Task<string> DefaultWorkspaceAsync(HttpClient http, CancellationToken ct) => DefaultWorkspaceAsync(http, BaseAddress, ct);
+
+    internal static async Task<string> DefaultWorkspaceAsync(HttpClient http, Uri baseAddress, CancellationToken ct)
     {
-        var list = await http.GetFromJsonAsync<WorkspaceList>(new Uri(BaseAddress, "/api/v1/workspaces"), ct)
+        var list = await http.GetFromJsonAsync<WorkspaceList>(new Uri(baseAddress, "/api/v1/workspaces"), ct)
                    ?? throw new InvalidOperationException("GET /api/v1/workspaces answered an empty body.");
         return list.Workspaces.Single(w => w.WorkspaceName == "default").WorkspaceId;
     }
@@ -85,7 +87,8 @@ public sealed class ServiceHost : IAsyncDisposable
         SqliteConnection.ClearAllPools();
     }
 
-    private static Dictionary<string, string?> Settings(string dataDirectory, bool reconciler, AccessKey? accessKey)
+    /// <summary>Everything the service is configured with; <see cref="ServiceProcess"/> passes the same.</summary>
+    internal static Dictionary<string, string?> Settings(string dataDirectory, bool reconciler, AccessKey? accessKey)
     {
         var settings = BaseSettings(dataDirectory, reconciler);
         if (accessKey is null)
@@ -126,9 +129,11 @@ public sealed class ServiceHost : IAsyncDisposable
         ["Rayfleet:ReleaseVersions:0:IsDefault"] = "true",
     };
 
-    private async Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct)
+    private Task WaitReadyAsync(TimeSpan timeout, CancellationToken ct) => WaitReadyAsync(BaseAddress, timeout, ct);
+
+    internal static async Task WaitReadyAsync(Uri baseAddress, TimeSpan timeout, CancellationToken ct)
     {
-        using var http = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(5) };
+        using var http = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(5) };
         var deadline = DateTime.UtcNow + timeout;
         var last = "no answer";
         while (DateTime.UtcNow < deadline)
@@ -145,7 +150,7 @@ public sealed class ServiceHost : IAsyncDisposable
             }
             await Task.Delay(100, ct);
         }
-        throw new TimeoutException($"The service at {BaseAddress} was not ready within {timeout.TotalSeconds:0} s: {last}");
+        throw new TimeoutException($"The service at {baseAddress} was not ready within {timeout.TotalSeconds:0} s: {last}");
     }
 
     /// <summary>Diagnostic mode: committed changes do not wake the reconciler.</summary>

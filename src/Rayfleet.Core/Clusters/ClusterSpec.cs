@@ -85,6 +85,18 @@ public sealed record ClusterSpec
         };
     }
 
+    /// <summary>
+    /// What a ListRayCluster item shows of the spec: without env, rayStartParams, extraParam, GCS fault tolerance and
+    /// volumes, which can make a spec a megabyte and which a List item does not carry.
+    /// </summary>
+    public ClusterSpec ForListing() => this with
+    {
+        ExtraParam = null,
+        Head = Head with { Env = null, RayStartParams = null, GftConfig = null },
+        Workers = [.. Workers.Select(w => w with { Env = null, RayStartParams = null })],
+        VolumeIds = [],
+    };
+
     /// <summary>True when the two specs differ in anything that needs new nodes (a restart) to take effect.</summary>
     public bool NeedsRestartToMatch(ClusterSpec target) => WithLiveFieldsFrom(target).ToJson() != target.ToJson();
 

@@ -1,3 +1,4 @@
+using System.Linq.Expressions;
 using System.Text.Json;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
@@ -51,6 +52,7 @@ public static class RayClusterApi
                 Provider = workspace.Provider,
                 Name = spec.Name,
                 SpecJson = spec.ToJson(),
+                ListSpecJson = spec.ForListing().ToJson(),
                 Generation = 1,
                 DesiredRunning = true,
                 InstanceId = Ids.Instance(id),
@@ -80,6 +82,7 @@ public static class RayClusterApi
             .OrderByDescending(c => c.CreateTime).ThenByDescending(c => c.Id)
             .Skip((int)Math.Min((long)(pageNum - 1) * pageSize, int.MaxValue))
             .Take(pageSize)
+            .Select(ClusterViews.ListColumns)
             .ToListAsync(ct);
         var names = await ClusterViews.PrincipalNamesAsync(db, rows, ct);
         return TypedResults.Ok(new ListRayClusterResponse
@@ -121,8 +124,7 @@ public static class RayClusterApi
             var json = spec.ToJson();
             if (json != row.SpecJson)
             {
-                row.SpecJson = json;
-                row.Name = spec.Name;
+                row.SetSpec(spec);
                 row.Generation++;
                 row.ModifiedTime = time.Now();
                 row.Modifier = Caller.Of(http)?.PrincipalId;
@@ -279,10 +281,43 @@ internal static class ClusterViews
         };
     }
 
+    /// <summary>
+    /// What a List item needs of a row: the listing spec and the small columns. The whole spec and the spec the
+    /// instance runs (each up to a megabyte) are read only for a row whose accepted change is not observed yet, to say
+    /// whether it needs a restart; the node list never.
+    /// </summary>
+    public static readonly Expression<Func<ClusterRow, ClusterRow>> ListColumns = c => new ClusterRow
+    {
+        Id = c.Id,
+        WorkspaceId = c.WorkspaceId,
+        Provider = c.Provider,
+        Name = c.Name,
+        ListSpecJson = c.ListSpecJson,
+        SpecJson = c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.SpecJson : "",
+        RunSpecJson = c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.RunSpecJson : null,
+        Generation = c.Generation,
+        ObservedGeneration = c.ObservedGeneration,
+        DesiredRunning = c.DesiredRunning,
+        InstanceId = c.InstanceId,
+        ObservedInstanceId = c.ObservedInstanceId,
+        State = c.State,
+        Message = c.Message,
+        Modified = c.Modified,
+        CreateTime = c.CreateTime,
+        StartTime = c.StartTime,
+        ModifiedTime = c.ModifiedTime,
+        Creator = c.Creator,
+        Modifier = c.Modifier,
+        DashboardUrl = c.DashboardUrl,
+        GrpcEndpoint = c.GrpcEndpoint,
+        SubmitToken = c.SubmitToken,
+    };
+
+    /// <summary>A List item from a row read with <see cref="ListColumns"/>.</summary>
     public static RayClusterSummaryDto Summary(ClusterRow row, IReadOnlyDictionary<string, string> names)
     {
-        var spec = ClusterSpec.FromJson(row.SpecJson);
-        var status = ClusterStatusView.Of(row, spec);
+        var spec = ClusterSpec.FromJson(row.ListSpecJson);
+        var status = ClusterStatusView.Of(row);
         return new RayClusterSummaryDto
         {
             ClusterId = row.Id,

@@ -1,3 +1,5 @@
+using Rayfleet.Core.Clusters;
+
 namespace Rayfleet.Server.Persistence;
 
 // Rows map by hand to contracts. Times are Unix epoch milliseconds; lists and nested shapes are JSON text so that the
@@ -71,6 +73,8 @@ public sealed class ClusterRow
     public required string Provider { get; set; }
     public required string Name { get; set; }
     public required string SpecJson { get; set; }
+    /// <summary>The spec as a List item shows it (<see cref="ClusterSpec.ForListing"/>): List reads this, never the whole spec.</summary>
+    public required string ListSpecJson { get; set; }
     /// <summary>Bumped by every accepted change of desired state: spec, Start, Stop, Delete.</summary>
     public long Generation { get; set; }
     public bool DesiredRunning { get; set; }
@@ -107,6 +111,14 @@ public sealed class ClusterRow
     public string? GrpcEndpoint { get; set; }
 
     public long Version { get; set; }
+
+    /// <summary>Sets the desired spec and what is derived from it for reads.</summary>
+    public void SetSpec(ClusterSpec spec)
+    {
+        SpecJson = spec.ToJson();
+        ListSpecJson = spec.ForListing().ToJson();
+        Name = spec.Name;
+    }
 }
 
 /// <summary>

@@ -85,6 +85,9 @@ public sealed class DesiredObservedTests
         Assert.Equal("Running", shown["state"]!.GetValue<string>());
         Assert.True(shown["modified"]!.GetValue<bool>());
         Assert.Equal(2, shown["workerSpec"]![0]!["replica"]!.GetValue<int>());
+        var listed = (await api.GetAsync($"/api/v1/workspaces/{ws}/rayCluster")).EnsureOk().Json["rayClusters"]![0]!;
+        Assert.True(listed["modified"]!.GetValue<bool>());
+        Assert.Equal(2, listed["workerSpec"]![0]!["replica"]!.GetValue<int>());
 
         host.Reconciler.Enqueue(id);
         var scaled = await api.WaitForClusterAsync(ws, id, c => c["instances"]!.AsArray().Count == 3);
@@ -118,6 +121,9 @@ public sealed class DesiredObservedTests
         Assert.Equal(started.InstanceId, shown["instanceId"]!.GetValue<string>());
         Assert.Empty(shown["instances"]!.AsArray());
         Assert.False(shown["modified"]!.GetValue<bool>());
+        listed = (await api.GetAsync($"/api/v1/workspaces/{ws}/rayCluster")).EnsureOk().Json["rayClusters"]![0]!;
+        Assert.Equal("Starting", listed["state"]!.GetValue<string>());
+        Assert.Null(listed["dashboardUrl"]);
 
         lock (held.Held) Assert.Equal(4, held.Held.Count(h => h == id));
     }

@@ -166,6 +166,10 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<string>("JobUrlInner")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("ListSpecJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Message")
                         .HasColumnType("TEXT");
 

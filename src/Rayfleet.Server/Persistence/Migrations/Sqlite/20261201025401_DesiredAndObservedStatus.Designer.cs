@@ -10,7 +10,7 @@ using Rayfleet.Server.Persistence;
 namespace Rayfleet.Server.Persistence.Migrations.Sqlite
 {
     [DbContext(typeof(RayfleetDbContext))]
-    [Migration("20261201021515_DesiredAndObservedStatus")]
+    [Migration("20261201025401_DesiredAndObservedStatus")]
     partial class DesiredAndObservedStatus
     {
         /// <inheritdoc />
@@ -167,6 +167,10 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                         .HasColumnType("TEXT");
 
                     b.Property<string>("JobUrlInner")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ListSpecJson")
+                        .IsRequired()
                         .HasColumnType("TEXT");
 
                     b.Property<string>("Message")

@@ -20,6 +20,13 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                 oldType: "TEXT",
                 oldMaxLength: 16);
 
+            migrationBuilder.AddColumn<string>(
+                name: "ListSpecJson",
+                table: "clusters",
+                type: "TEXT",
+                nullable: false,
+                defaultValue: "");
+
             migrationBuilder.AddColumn<long>(
                 name: "ObservedGeneration",
                 table: "clusters",
@@ -60,12 +67,13 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                 table: "cluster_demands",
                 columns: new[] { "WorkspaceId", "QueueName" });
             // Requests of waiting clusters become the demand index of their spec; reservations keep only grants. Every
-            // existing status was written for the row's current generation and instance.
+            // existing status was written for the row's current generation and instance. The listing spec of an existing
+            // row is its whole spec (a superset, read the same), until its next update writes the short one.
             migrationBuilder.Sql(
                 "INSERT INTO cluster_demands (ClusterId, QueueName, WorkspaceId, MilliCpu, MemoryBytes, MilliCu, Gpu) " +
                 "SELECT ClusterId, QueueName, WorkspaceId, MilliCpu, MemoryBytes, MilliCu, Gpu FROM reservations WHERE Granted = 0;");
             migrationBuilder.Sql("DELETE FROM reservations WHERE Granted = 0;");
-            migrationBuilder.Sql("UPDATE clusters SET ObservedGeneration = Generation, ObservedInstanceId = CASE WHEN RunSpecJson IS NULL THEN NULL ELSE InstanceId END;");
+            migrationBuilder.Sql("UPDATE clusters SET ObservedGeneration = Generation, ObservedInstanceId = CASE WHEN RunSpecJson IS NULL THEN NULL ELSE InstanceId END, ListSpecJson = SpecJson;");
 
             migrationBuilder.DropIndex(
                 name: "IX_reservations_WorkspaceId_QueueName_Granted_QueuedAt",
@@ -90,6 +98,10 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
             migrationBuilder.DropIndex(
                 name: "IX_reservations_WorkspaceId_QueueName",
                 table: "reservations");
+
+            migrationBuilder.DropColumn(
+                name: "ListSpecJson",
+                table: "clusters");
 
             migrationBuilder.DropColumn(
                 name: "ObservedGeneration",

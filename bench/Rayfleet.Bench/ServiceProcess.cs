@@ -1,0 +1,124 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Rayfleet.Core.Signing;
+
+namespace Rayfleet.Bench;
+
+/// <summary>
+/// The real service in a process of its own (the Rayfleet.Server build copied next to the benchmark), so that what its
+/// memory figures show is the service's alone, under the GC settings of its own runtimeconfig.json.
+/// </summary>
+public sealed class ServiceProcess : IAsyncDisposable
+{
+    private const int KeptOutputLines = 40;
+
+    private readonly Process _process;
+    private readonly ConcurrentQueue<string> _output;
+
+    private ServiceProcess(Process process, ConcurrentQueue<string> output, Uri baseAddress)
+    {
+        _process = process;
+        _output = output;
+        BaseAddress = baseAddress;
+    }
+
+    public Uri BaseAddress { get; }
+    public int ProcessId => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>The last lines the service wrote to stdout and stderr.</summary>
+    public string RecentOutput => string.Join('\n', _output);
+
+    /// <param name="workingDirectory">An empty folder, so that no appsettings.json is picked up from the current
+    /// directory; the settings passed as environment variables are all there is.</param>
+    public static async Task<ServiceProcess> StartAsync(string workingDirectory, string dataDirectory, bool reconciler, AccessKey? accessKey, CancellationToken ct)
+    {
+        var baseAddress = new Uri($"http://127.0.0.1:{FreeLoopbackPort()}");
+        var start = ServerCommand();
+        start.WorkingDirectory = workingDirectory;
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        start.UseShellExecute = false;
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in ServiceHost.Settings(dataDirectory, reconciler, accessKey))
+            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        start.Environment["Urls"] = baseAddress.ToString().TrimEnd('/');
+
+        var output = new ConcurrentQueue<string>();
+        var process = new Process { StartInfo = start };
+        void Keep(object _, DataReceivedEventArgs e)
+        {
+            if (e.Data is null) return;
+            output.Enqueue(e.Data);
+            while (output.Count > KeptOutputLines) output.TryDequeue(out string? _);
+        }
+        process.OutputDataReceived += Keep;
+        process.ErrorDataReceived += Keep;
+        if (!process.Start()) throw new BenchFailedException($"Could not start {start.FileName} {start.Arguments}.");
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+
+        var service = new ServiceProcess(process, output, baseAddress);
+        try
+        {
+            using var exited = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            void Cancel(object? _, EventArgs e) => exited.Cancel();
+            process.EnableRaisingEvents = true;
+            process.Exited += Cancel;
+            try
+            {
+                await ServiceHost.WaitReadyAsync(baseAddress, TimeSpan.FromSeconds(60), exited.Token);
+            }
+            finally
+            {
+                process.Exited -= Cancel;
+            }
+            return service;
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            await service.DisposeAsync();
+            throw new BenchFailedException($"The service exited with code {process.ExitCode} before it was ready:\n{service.RecentOutput}");
+        }
+        catch
+        {
+            await service.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+
+    /// <summary>The apphost copied beside the benchmark, or <c>dotnet Rayfleet.Server.dll</c> where there is none.</summary>
+    private static ProcessStartInfo ServerCommand()
+    {
+        var directory = AppContext.BaseDirectory;
+        var apphost = Path.Combine(directory, OperatingSystem.IsWindows() ? "Rayfleet.Server.exe" : "Rayfleet.Server");
+        if (File.Exists(apphost)) return new ProcessStartInfo(apphost);
+        var dll = Path.Combine(directory, "Rayfleet.Server.dll");
+        if (!File.Exists(dll)) throw new BenchFailedException($"Rayfleet.Server.dll is not in {directory}; build the benchmark project.");
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet");
+        start.ArgumentList.Add(dll);
+        return start;
+    }
+
+    /// <summary>A port free a moment ago; the service binds it right after, and a lost race fails the start clearly.</summary>
+    private static int FreeLoopbackPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
