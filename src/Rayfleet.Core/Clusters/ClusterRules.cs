@@ -26,6 +26,30 @@ public static partial class ClusterRules
 {
     public const int DefaultIdleTimeoutSeconds = 60;
     public const int MaxWorkerGroups = 50;
+
+    // What one request can make the service hold (README, Limits). Each rule names the field and the limit.
+
+    /// <summary>Nodes of one cluster, head included, counting maxReplica with autoscaling on: Ray's tested scale.</summary>
+    public const int MaxNodesPerCluster = 2000;
+    public const int MaxEnvVariables = 64;
+    public const int MaxEnvNameLength = 128;
+    public const int MaxEnvValueLength = 4096;
+    /// <summary>Characters of one group's <c>env</c>, separators included.</summary>
+    public const int MaxEnvLength = 8192;
+    public const int MaxRayStartParams = 32;
+    /// <summary>Characters of one group's <c>rayStartParams</c>.</summary>
+    public const int MaxRayStartParamsLength = 2048;
+    /// <summary>Characters of the <c>env</c> and <c>rayStartParams</c> of the head and every worker group together.</summary>
+    public const int MaxClusterSettingsLength = 65_536;
+    /// <summary>UTF-8 bytes of <c>extraParam</c>.</summary>
+    public const int MaxExtraParamBytes = 16_384;
+    public const int MaxExtraParamDepth = 32;
+    public const int MaxVolumes = 32;
+    public const int MaxRedisUrlLength = 1024;
+    public const int MaxRedisUsernameLength = 256;
+    public const int MaxRedisPasswordLength = 1024;
+    /// <summary>How much of a value a message echoes.</summary>
+    private const int ShownLength = 64;
     public const string DefaultQueue = "root_queue";
     public const string MaskedSecret = "******";
 
@@ -57,20 +81,22 @@ public static partial class ClusterRules
 
         if (request.NetworkServiceName is not null && !catalog.NetworkServiceExists(request.NetworkServiceName))
             problems.Add(new Problem(ErrorCodes.NetworkServiceNotFound, "networkServiceName",
-                $"networkServiceName: no network service named '{request.NetworkServiceName}' exists in the workspace."));
+                $"networkServiceName: no network service named {Shown(request.NetworkServiceName)} exists in the workspace."));
 
-        if (request.ExtraParam is not null && !IsJsonDocument(request.ExtraParam))
-            problems.Add(Invalid("extraParam", "must be a JSON document"));
+        CheckExtraParam(request.ExtraParam, problems);
 
         var volumes = ImmutableList.CreateBuilder<string>();
         if (request.VolumeIds is not null)
         {
-            for (var i = 0; i < request.VolumeIds.Count; i++)
+            if (request.VolumeIds.Count > MaxVolumes)
+                problems.Add(Invalid("volumeIds", $"must list at most {MaxVolumes} volumes, got {request.VolumeIds.Count}"));
+            // Past the limit nothing is looked at: the answer stays as small as the rule.
+            for (var i = 0; i < Math.Min(request.VolumeIds.Count, MaxVolumes); i++)
             {
                 var id = request.VolumeIds[i];
                 if (string.IsNullOrEmpty(id)) problems.Add(Invalid($"volumeIds[{i}]", "must be a volume id"));
                 else if (!catalog.VolumeExists(id))
-                    problems.Add(new Problem(ErrorCodes.VolumeNotFound, $"volumeIds[{i}]", $"volumeIds[{i}]: volume '{id}' does not exist in the workspace."));
+                    problems.Add(new Problem(ErrorCodes.VolumeNotFound, $"volumeIds[{i}]", $"volumeIds[{i}]: volume {Shown(id)} does not exist in the workspace."));
                 else if (volumes.Contains(id)) problems.Add(Invalid($"volumeIds[{i}]", $"volume '{id}' is listed twice"));
                 else volumes.Add(id);
             }
@@ -97,6 +123,9 @@ public static partial class ClusterRules
             CheckRayStartParams(head.RayStartParams, "headSpec.rayStartParams", problems);
             if (head.GftEnabled == true && string.IsNullOrWhiteSpace(head.GftConfig?.RedisUrl))
                 problems.Add(Invalid("headSpec.gftConfig.redisUrl", "is required when gftEnabled is true"));
+            CheckLength(head.GftConfig?.RedisUrl, "headSpec.gftConfig.redisUrl", MaxRedisUrlLength, problems);
+            CheckLength(head.GftConfig?.RedisUsername, "headSpec.gftConfig.redisUsername", MaxRedisUsernameLength, problems);
+            CheckLength(head.GftConfig?.RedisPassword, "headSpec.gftConfig.redisPassword", MaxRedisPasswordLength, problems);
         }
 
         var groups = ImmutableList.CreateBuilder<WorkerGroupSpec>();
@@ -105,12 +134,15 @@ public static partial class ClusterRules
             if (workers.Count > MaxWorkerGroups)
                 problems.Add(Invalid("workerSpec", $"must have at most {MaxWorkerGroups} worker groups, got {workers.Count}"));
             var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-            for (var i = 0; i < workers.Count; i++)
+            // Past the limit nothing is looked at: the answer stays as small as the rule.
+            for (var i = 0; i < Math.Min(workers.Count, MaxWorkerGroups); i++)
             {
                 var group = ValidateGroup(workers[i], $"workerSpec[{i}]", autoscaling, catalog, seen, problems);
                 if (group is not null) groups.Add(group);
             }
+            CheckClusterSize(workers.Take(MaxWorkerGroups), autoscaling, problems);
         }
+        CheckSettingsLength(head, request.WorkerSpec, problems);
 
         if (problems.Count > 0 || head is null) return (null, problems);
 
@@ -175,9 +207,10 @@ public static partial class ClusterRules
         var replica = dto.Replica ?? 1;
         var min = dto.MinReplica ?? 1;
         var max = dto.MaxReplica ?? Math.Max(replica, min);
-        if (replica < 1) problems.Add(Invalid($"{path}.replica", "must be at least 1"));
-        if (min < 1) problems.Add(Invalid($"{path}.minReplica", "must be at least 1"));
-        if (max < 1) problems.Add(Invalid($"{path}.maxReplica", "must be at least 1"));
+        CheckReplica(replica, $"{path}.replica", problems);
+        CheckReplica(min, $"{path}.minReplica", problems);
+        // A maxReplica left out follows replica and minReplica, and is only as wrong as they are.
+        if (dto.MaxReplica is not null) CheckReplica(max, $"{path}.maxReplica", problems);
         if (min > max) problems.Add(Invalid($"{path}.minReplica", $"must be at most maxReplica ({max}), got {min}"));
         if (autoscaling && min <= max && (replica < min || replica > max))
             problems.Add(Invalid($"{path}.replica", $"must be between minReplica ({min}) and maxReplica ({max}) when autoscaling is on, got {replica}"));
@@ -205,41 +238,105 @@ public static partial class ClusterRules
         };
     }
 
+    private static void CheckReplica(int value, string field, List<Problem> problems)
+    {
+        if (value < 1) problems.Add(Invalid(field, "must be at least 1"));
+        else if (value > MaxNodesPerCluster) problems.Add(Invalid(field, $"must be at most {MaxNodesPerCluster}, got {value}"));
+    }
+
+    /// <summary>The nodes the cluster may run at most: the head, and each group at maxReplica with autoscaling, else at replica.</summary>
+    private static void CheckClusterSize(IEnumerable<WorkerSpecDto?> workers, bool autoscaling, List<Problem> problems)
+    {
+        long nodes = 1;
+        foreach (var dto in workers)
+        {
+            if (dto is null) continue;
+            var replica = dto.Replica ?? 1;
+            var max = dto.MaxReplica ?? Math.Max(replica, dto.MinReplica ?? 1);
+            nodes += Math.Max(0, autoscaling ? max : replica);
+        }
+        if (nodes > MaxNodesPerCluster)
+            problems.Add(Invalid("workerSpec",
+                $"a cluster has at most {MaxNodesPerCluster} nodes including the head (maxReplica counts when autoscaling is on), this one would have {nodes}"));
+    }
+
+    private static void CheckSettingsLength(HeadSpecDto? head, List<WorkerSpecDto?>? workers, List<Problem> problems)
+    {
+        long total = (head?.Env?.Length ?? 0) + (head?.RayStartParams?.Length ?? 0);
+        foreach (var dto in workers ?? []) total += (dto?.Env?.Length ?? 0) + (dto?.RayStartParams?.Length ?? 0);
+        if (total > MaxClusterSettingsLength)
+            problems.Add(Invalid("workerSpec",
+                $"env and rayStartParams of the head and all worker groups together must be at most {MaxClusterSettingsLength} characters, got {total}"));
+    }
+
+    private static void CheckLength(string? value, string field, int max, List<Problem> problems)
+    {
+        if (value is { Length: var length } && length > max)
+            problems.Add(Invalid(field, $"must be at most {max} characters, got {length}"));
+    }
+
+    private static void CheckExtraParam(string? extraParam, List<Problem> problems)
+    {
+        if (extraParam is null) return;
+        var bytes = System.Text.Encoding.UTF8.GetByteCount(extraParam);
+        if (bytes > MaxExtraParamBytes)
+        {
+            problems.Add(Invalid("extraParam", $"must be at most {MaxExtraParamBytes} bytes of UTF-8, got {bytes}"));
+            return;
+        }
+        try
+        {
+            using var doc = JsonDocument.Parse(extraParam, new JsonDocumentOptions { MaxDepth = MaxExtraParamDepth });
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(SimulatedBehaviour.Section, out var simulated))
+                SimulatedBehaviour.Read(simulated, problems);
+        }
+        catch (JsonException)
+        {
+            problems.Add(Invalid("extraParam", $"must be a JSON document nested at most {MaxExtraParamDepth} levels deep"));
+        }
+    }
+
     private static void CheckCpu(string value, string field, List<Problem> problems)
     {
         if (Quantity.ParseCpuMillis(value) is null)
-            problems.Add(Invalid(field, $"'{value}' is not a positive CPU amount (cores such as \"2\" or \"0.5\", or millicores such as \"500m\")"));
+            problems.Add(Invalid(field, $"{Shown(value)} is not a positive CPU amount (cores such as \"2\" or \"0.5\", or millicores such as \"500m\")"));
     }
 
     private static void CheckMemory(string value, string field, List<Problem> problems)
     {
         if (Quantity.ParseMemoryBytes(value) is null)
-            problems.Add(Invalid(field, $"'{value}' is not a positive memory quantity (such as \"8Gi\", \"512Mi\" or \"8G\")"));
+            problems.Add(Invalid(field, $"{Shown(value)} is not a positive memory quantity (such as \"8Gi\", \"512Mi\" or \"8G\")"));
     }
 
     private static void CheckQueue(string? queue, string field, IClusterCatalog catalog, List<Problem> problems)
     {
         var name = queue ?? DefaultQueue;
         if (!catalog.QueueExists(name))
-            problems.Add(new Problem(ErrorCodes.QueueNotFound, field, $"{field}: queue '{name}' does not exist in the workspace."));
+            problems.Add(new Problem(ErrorCodes.QueueNotFound, field, $"{field}: queue {Shown(name)} does not exist in the workspace."));
     }
 
     private static void CheckGpu(string? gpuSpec, string field, IClusterCatalog catalog, List<Problem> problems)
     {
         if (gpuSpec is not null && catalog.GpuCount(gpuSpec) is null)
-            problems.Add(new Problem(ErrorCodes.GpuSpecNotFound, field, $"{field}: GPU instance type '{gpuSpec}' is not in the GPU catalogue."));
+            problems.Add(new Problem(ErrorCodes.GpuSpecNotFound, field, $"{field}: GPU instance type {Shown(gpuSpec)} is not in the GPU catalogue."));
     }
 
     private static void CheckRelease(string? release, string field, IClusterCatalog catalog, List<Problem> problems)
     {
         if (release is not null && !catalog.ReleaseVersionExists(release))
-            problems.Add(new Problem(ErrorCodes.ReleaseVersionNotFound, field, $"{field}: release version '{release}' is not in the catalogue."));
+            problems.Add(new Problem(ErrorCodes.ReleaseVersionNotFound, field, $"{field}: release version {Shown(release)} is not in the catalogue."));
     }
 
     private static void CheckEnv(string? env, string field, List<Problem> problems)
     {
         if (env is null) return;
+        if (env.Length > MaxEnvLength)
+        {
+            problems.Add(Invalid(field, $"must be at most {MaxEnvLength} characters, got {env.Length}"));
+            return;
+        }
         var lines = env.Split('\n');
+        var variables = 0;
         for (var i = 0; i < lines.Length; i++)
         {
             var line = lines[i].TrimEnd('\r');
@@ -250,16 +347,42 @@ public static partial class ClusterRules
                 problems.Add(Invalid(field, $"line {i + 1} must be KEY=VALUE with a POSIX variable name"));
                 return;
             }
+            if (eq > MaxEnvNameLength)
+            {
+                problems.Add(Invalid(field, $"line {i + 1}: a variable name must be at most {MaxEnvNameLength} characters, got {eq}"));
+                return;
+            }
+            if (line.Length - eq - 1 > MaxEnvValueLength)
+            {
+                problems.Add(Invalid(field, $"line {i + 1}: a value must be at most {MaxEnvValueLength} characters, got {line.Length - eq - 1}"));
+                return;
+            }
+            if (++variables > MaxEnvVariables)
+            {
+                problems.Add(Invalid(field, $"must set at most {MaxEnvVariables} variables"));
+                return;
+            }
         }
     }
 
     private static void CheckRayStartParams(string? parameters, string field, List<Problem> problems)
     {
+        if (parameters is { Length: > MaxRayStartParamsLength })
+        {
+            problems.Add(Invalid(field, $"must be at most {MaxRayStartParamsLength} characters, got {parameters.Length}"));
+            return;
+        }
+        var tokens = 0;
         foreach (var token in SplitRayStartParams(parameters))
         {
+            if (++tokens > MaxRayStartParams)
+            {
+                problems.Add(Invalid(field, $"must have at most {MaxRayStartParams} flags"));
+                return;
+            }
             if (!RayFlagPattern().IsMatch(token))
             {
-                problems.Add(Invalid(field, $"'{token}' is not a --flag or --flag=value token"));
+                problems.Add(Invalid(field, $"{Shown(token)} is not a --flag or --flag=value token"));
                 return;
             }
             var flag = token.Split('=', 2)[0];
@@ -282,22 +405,13 @@ public static partial class ClusterRules
             .Select(l => new KeyValuePair<string, string>(l[..l.IndexOf('=', StringComparison.Ordinal)], l[(l.IndexOf('=', StringComparison.Ordinal) + 1)..]))
             .ToList();
 
-    private static bool IsJsonDocument(string text)
-    {
-        try
-        {
-            using var _ = JsonDocument.Parse(text);
-            return true;
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-    }
-
     private static Problem Missing(string field) =>
         new(ErrorCodes.Missing(field), field, $"{field} is required.");
 
-    private static Problem Invalid(string field, string rule) =>
+    internal static Problem Invalid(string field, string rule) =>
         new(ErrorCodes.InvalidParameter, field, $"The specified parameter {field} is not valid: {rule}.");
+
+    /// <summary>A value as a message quotes it: at most 64 characters, so an error never echoes a whole body.</summary>
+    public static string Shown(string value) =>
+        value.Length <= ShownLength ? $"'{value}'" : $"'{value[..ShownLength]}...' ({value.Length} characters)";
 }

@@ -18,6 +18,8 @@ public static class ErrorCodes
     public const string ConcurrentModification = "ConcurrentModification";
     public const string ApiNotFound = "InvalidApi.NotFound";
     public const string RequestEntityTooLarge = "RequestEntityTooLarge";
+    /// <summary>A body that is not <c>application/json</c> (415).</summary>
+    public const string UnsupportedMediaType = "UnsupportedMediaType";
     public const string Throttling = "Throttling.User";
     public const string InternalError = "InternalError";
 

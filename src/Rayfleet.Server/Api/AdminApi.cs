@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.EntityFrameworkCore;
+using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
@@ -113,10 +114,9 @@ public static class AdminApi
             query = query.Where(a => a.Action == full || a.Action == action);
         }
         if (ApiSupport.Query(http.Request, "outcome") is { } outcome) query = query.Where(a => a.Outcome == outcome);
-        if (ApiSupport.Query(http.Request, "since") is { } since)
-            query = query.Where(a => a.Time >= ParseTime(since, "since"));
-        if (ApiSupport.Query(http.Request, "until") is { } until)
-            query = query.Where(a => a.Time < ParseTime(until, "until"));
+        // Parsed before they join the query: a failure inside the expression would reach EF as an evaluation error.
+        if (QueryTime(http.Request, "since") is { } since) query = query.Where(a => a.Time >= since);
+        if (QueryTime(http.Request, "until") is { } until) query = query.Where(a => a.Time < until);
         // Newest first; the token is the last id served, so rows written meanwhile never shift a page.
         var rows = await query.OrderByDescending(a => a.Id).Take(pageSize + 1).ToListAsync(ct);
         var next = rows.Count > pageSize ? rows[pageSize - 1].Id.ToString(CultureInfo.InvariantCulture) : null;
@@ -125,10 +125,16 @@ public static class AdminApi
             next));
     }
 
-    private static long ParseTime(string text, string name) =>
-        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms)
-            ? ms
-            : throw ApiException.Invalid($"The specified parameter {name} is not valid: Unix epoch milliseconds expected.");
+    /// <summary>Latest instant a query may name: DateTimeOffset.MaxValue in Unix epoch milliseconds.</summary>
+    private const long MaxEpochMilliseconds = 253_402_300_799_999;
+
+    private static long? QueryTime(HttpRequest request, string name)
+    {
+        if (ApiSupport.Query(request, name) is not { } text) return null;
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) && ms <= MaxEpochMilliseconds) return ms;
+        throw ApiException.Invalid(
+            $"The specified parameter {name} is not valid: Unix epoch milliseconds from 0 to {MaxEpochMilliseconds} expected, got {ClusterRules.Shown(text)}.");
+    }
 
     private static async Task<AccessKeyRow> FindKeyAsync(RayfleetDbContext db, string accessKeyId, CancellationToken ct) =>
         await db.AccessKeys.FirstOrDefaultAsync(k => k.Id == accessKeyId, ct)

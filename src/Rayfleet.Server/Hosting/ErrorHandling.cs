@@ -56,16 +56,35 @@ public static partial class ErrorHandling
         }
     });
 
-    /// <summary>Unknown routes and methods answer InvalidApi.NotFound in the error body, never an empty 404 or 405.</summary>
+    /// <summary>
+    /// Statuses that the framework sets without a body get the error body too: unknown routes and methods answer
+    /// InvalidApi.NotFound (never an empty 404 or 405), a body that is not JSON UnsupportedMediaType (routing refuses
+    /// it against the Accepts metadata before any handler runs), and anything else the code of its status.
+    /// </summary>
     public static IApplicationBuilder UseUnknownApiErrors(this IApplicationBuilder app) =>
         app.UseStatusCodePages(async ctx =>
         {
-            var response = ctx.HttpContext.Response;
-            if (response.StatusCode is 404 or 405)
+            var http = ctx.HttpContext;
+            var request = http.Request;
+            switch (http.Response.StatusCode)
             {
-                var request = ctx.HttpContext.Request;
-                await WriteErrorAsync(ctx.HttpContext, 404, ErrorCodes.ApiNotFound,
-                    $"The API {request.Method} {request.Path} does not exist.");
+                case 404 or 405:
+                    await WriteErrorAsync(http, 404, ErrorCodes.ApiNotFound, $"The API {request.Method} {request.Path} does not exist.");
+                    break;
+                case 415:
+                    await WriteErrorAsync(http, 415, ErrorCodes.UnsupportedMediaType,
+                        $"The request body must be application/json, got {ClusterRules.Shown(request.ContentType ?? "")}.");
+                    break;
+                case 413:
+                    await WriteErrorAsync(http, 413, ErrorCodes.RequestEntityTooLarge, "The request body is larger than 1 MiB.");
+                    break;
+                case var status and < 500:
+                    await WriteErrorAsync(http, status, ErrorCodes.InvalidParameter, "The request is not valid.");
+                    break;
+                case var status:
+                    await WriteErrorAsync(http, status, ErrorCodes.InternalError,
+                        $"An internal error occurred. Quote request id {http.RequestId()} when reporting it.");
+                    break;
             }
         });
 

@@ -92,7 +92,8 @@ public static class RayfleetApp
 
         app.MapHealthChecks("/healthz", new() { Predicate = _ => false });
         app.MapHealthChecks("/readyz", new() { Predicate = c => c.Tags.Contains("ready") });
-        app.MapOpenApi("/openapi/{documentName}.json");
+        // One document, named in the route: an unknown name is then an unknown API, answered in the error body.
+        app.MapOpenApi("/openapi/v1.json");
         app.MapScalarApiReference("/docs", o => o.WithTitle("Rayfleet API").WithOpenApiRoutePattern("/openapi/{documentName}.json"));
 
         app.MapWorkspaces();

@@ -12,8 +12,7 @@ namespace Rayfleet.Server.Providers.Simulated;
 /// under the data folder, so they outlive a restart of the service like real resources would, and a restarted service
 /// must find and adopt them or clean them up.
 ///
-/// Per-cluster behaviour can be steered through <c>extraParam</c>:
-/// <c>{"simulated": {"startDelaySeconds": 5, "failOnStart": true, "failAfterSeconds": 30, "busyWorkers": {"g1": 4}}}</c>.
+/// Per-cluster behaviour can be steered through <c>extraParam</c> (<see cref="SimulatedBehaviour"/>, validated by the API).
 /// </summary>
 public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimeProvider time) : IClusterProvider, IDisposable
 {
@@ -33,7 +32,7 @@ public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimePro
         using (await _gates.EnterAsync(request.InstanceId, cancellationToken))
         {
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-            var behaviour = Behaviour.From(request.Spec.ExtraParam);
+            var behaviour = SimulatedBehaviour.From(request.Spec.ExtraParam);
             var startDelay = (long)(behaviour.StartDelaySeconds is { } s ? s * 1000 : _options.NodeStartDelay.TotalMilliseconds);
             var state = Load(request.InstanceId) ?? new InstanceState { InstanceId = request.InstanceId, ClusterId = request.ClusterId, CreatedAt = now };
             state.RemoveAt = null;
@@ -219,35 +218,5 @@ public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimePro
         public long CreatedAt { get; set; }
         public long ReadyAt { get; set; }
         public long? FailAt { get; set; }
-    }
-
-    private sealed record Behaviour(double? StartDelaySeconds, bool FailOnStart, double? FailAfterSeconds, Dictionary<string, int> BusyWorkers)
-    {
-        private static readonly Behaviour Default = new(null, false, null, []);
-
-        public static Behaviour From(string? extraParam)
-        {
-            if (string.IsNullOrWhiteSpace(extraParam)) return Default;
-            try
-            {
-                using var doc = JsonDocument.Parse(extraParam);
-                if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("simulated", out var sim)
-                    || sim.ValueKind != JsonValueKind.Object)
-                    return Default;
-                var busy = new Dictionary<string, int>(StringComparer.Ordinal);
-                if (sim.TryGetProperty("busyWorkers", out var b) && b.ValueKind == JsonValueKind.Object)
-                    foreach (var p in b.EnumerateObject())
-                        if (p.Value.TryGetInt32(out var n)) busy[p.Name] = n;
-                return new Behaviour(
-                    sim.TryGetProperty("startDelaySeconds", out var d) && d.TryGetDouble(out var dv) && dv >= 0 ? dv : null,
-                    sim.TryGetProperty("failOnStart", out var fs) && fs.ValueKind == JsonValueKind.True,
-                    sim.TryGetProperty("failAfterSeconds", out var fa) && fa.TryGetDouble(out var fav) && fav >= 0 ? fav : null,
-                    busy);
-            }
-            catch (JsonException)
-            {
-                return Default;
-            }
-        }
     }
 }
