@@ -19,18 +19,34 @@ public static class RayfleetApp
 {
     public const long MaxBodyBytes = 1024 * 1024;
 
+    /// <summary>
+    /// The builder's options for the service's own entry point. The content root, where appsettings.json with the
+    /// shipped defaults (release versions, GPU types) is read from, is the folder of the binary, not the working
+    /// directory: the service must start the same from a systemd unit, a tarball or <c>dotnet run</c>. A content root
+    /// given explicitly (<c>--contentRoot</c>, <c>ASPNETCORE_CONTENTROOT</c>; the test host passes one) is kept.
+    /// </summary>
+    public static WebApplicationOptions BuilderOptions(string[] args)
+    {
+        var given = new ConfigurationBuilder()
+            .AddEnvironmentVariables("DOTNET_")
+            .AddEnvironmentVariables("ASPNETCORE_")
+            .AddCommandLine(args)
+            .Build()[WebHostDefaults.ContentRootKey];
+        return new WebApplicationOptions { Args = args, ContentRootPath = string.IsNullOrEmpty(given) ? AppContext.BaseDirectory : null };
+    }
+
     public static WebApplicationBuilder AddRayfleet(this WebApplicationBuilder builder)
     {
         var services = builder.Services;
+        var dataDirectory = DataDirectory(builder.Configuration);
         services.AddOptions<RayfleetOptions>()
             .Bind(builder.Configuration.GetSection(RayfleetOptions.Section))
-            .ValidateDataAnnotations()
+            // One resolution of the folder for everything that uses it, taken from the working directory at start.
+            .PostConfigure(o => o.DataDirectory = dataDirectory)
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<RayfleetOptions>, RayfleetOptionsAnnotationsValidator>();
         services.AddSingleton<IValidateOptions<RayfleetOptions>, RayfleetOptionsValidator>();
         services.AddSingleton<IValidateOptions<RayfleetOptions>, LocalProviderOptionsValidator>();
-
-        var dataDirectory = Path.GetFullPath(builder.Configuration[$"{RayfleetOptions.Section}:DataDirectory"] ?? "./data");
-        Directory.CreateDirectory(dataDirectory);
 
         // Interceptors registered in the container join the store's own (tests use them for fault injection).
         services.AddDbContext<RayfleetDbContext>((sp, o) => o
@@ -82,6 +98,38 @@ public static class RayfleetApp
 
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = MaxBodyBytes);
         return builder;
+    }
+
+    /// <summary>
+    /// Runs the options validation that ValidateOnStart would run when the host starts, so that a broken setting is
+    /// thrown here, before the host logs it with a stack trace as a failed start.
+    /// </summary>
+    public static WebApplication ValidateRayfleetConfiguration(this WebApplication app)
+    {
+        app.Services.GetService<IStartupValidator>()?.Validate();
+        return app;
+    }
+
+    /// <summary>The data folder, absolute and created; a folder that cannot be made is a configuration error naming the setting.</summary>
+    private static string DataDirectory(IConfiguration configuration)
+    {
+        const string setting = $"{RayfleetOptions.Section}:{nameof(RayfleetOptions.DataDirectory)}";
+        var configured = configuration[setting];
+        var path = configured ?? RayfleetOptions.DefaultDataDirectory();
+        if (string.IsNullOrWhiteSpace(path))
+            throw new RayfleetConfigurationException(setting, configured is null
+                ? "not set, and this user has no home folder for the default (~/.local/share/rayfleet); set it to a folder the service may write."
+                : "must not be empty.");
+        try
+        {
+            path = Path.GetFullPath(path);
+            Directory.CreateDirectory(path);
+            return path;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new RayfleetConfigurationException(setting, $"cannot create '{path}': {e.Message}");
+        }
     }
 
     public static WebApplication UseRayfleet(this WebApplication app)

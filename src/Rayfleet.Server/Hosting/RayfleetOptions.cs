@@ -7,8 +7,11 @@ public sealed class RayfleetOptions
 {
     public const string Section = "Rayfleet";
 
-    /// <summary>Folder for the SQLite database and provider state; created when missing.</summary>
-    [Required] public string DataDirectory { get; set; } = "./data";
+    /// <summary>
+    /// Folder for the SQLite database, keys and provider state; created when missing. A relative path is taken from
+    /// the working directory. Default: <see cref="DefaultDataDirectory()"/>, the same wherever the service is started.
+    /// </summary>
+    [Required] public string DataDirectory { get; set; } = DefaultDataDirectory();
 
     /// <summary>
     /// Provider of workspaces that name none: <c>local</c> (ray processes on this machine), <c>simulated</c>, or
@@ -42,6 +45,24 @@ public sealed class RayfleetOptions
     public List<ReleaseVersionOptions> ReleaseVersions { get; set; } = [];
 
     public List<GpuTypeOptions> GpuTypes { get; set; } = [];
+
+    /// <summary>
+    /// The per-user data folder: <c>$XDG_DATA_HOME/rayfleet</c>, else <c>~/.local/share/rayfleet</c> (the XDG base
+    /// directory rule, also on macOS), <c>%LOCALAPPDATA%\rayfleet</c> on Windows. Not the working directory: that moves
+    /// with every <c>cd</c> and is <c>/</c> under systemd, so a restart would silently open an empty store or none.
+    /// Empty when the user has no home folder.
+    /// </summary>
+    public static string DefaultDataDirectory() =>
+        DefaultDataDirectory(Environment.GetEnvironmentVariable, Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), OperatingSystem.IsWindows());
+
+    public static string DefaultDataDirectory(Func<string, string?> environment, string homeDirectory, bool windows)
+    {
+        if (windows)
+            return environment("LOCALAPPDATA") is { Length: > 0 } local ? Path.Combine(local, "rayfleet") : "";
+        // The XDG spec says to ignore a relative XDG_DATA_HOME.
+        if (environment("XDG_DATA_HOME") is { Length: > 0 } xdg && Path.IsPathRooted(xdg)) return Path.Combine(xdg, "rayfleet");
+        return homeDirectory.Length > 0 ? Path.Combine(homeDirectory, ".local", "share", "rayfleet") : "";
+    }
 }
 
 public sealed class ReconcilerOptions

@@ -1,3 +1,6 @@
+using System.Collections;
+using System.ComponentModel.DataAnnotations;
+using System.Reflection;
 using Microsoft.Extensions.Options;
 using Rayfleet.Core.Capacity;
 
@@ -10,30 +13,65 @@ public sealed class RayfleetOptionsValidator(ConfiguredProviders configured) : I
     {
         var failures = new List<string>();
         if (options.ReleaseVersions.Count == 0)
-            failures.Add("Rayfleet:ReleaseVersions must list at least one release version.");
+            failures.Add("Rayfleet:ReleaseVersions: must list at least one release version.");
         if (options.ReleaseVersions.Count(r => r.IsDefault) > 1)
-            failures.Add("Rayfleet:ReleaseVersions may mark at most one entry IsDefault.");
+            failures.Add("Rayfleet:ReleaseVersions: may mark at most one entry IsDefault.");
         foreach (var dup in options.ReleaseVersions.GroupBy(r => r.DisplayReleaseVersion).Where(g => g.Count() > 1))
-            failures.Add($"Rayfleet:ReleaseVersions lists '{dup.Key}' twice.");
-        foreach (var release in options.ReleaseVersions.Where(r => string.IsNullOrWhiteSpace(r.DisplayReleaseVersion) || string.IsNullOrWhiteSpace(r.Image)))
-            failures.Add($"Rayfleet:ReleaseVersions entry '{release.DisplayReleaseVersion}' needs a DisplayReleaseVersion and an Image.");
-        foreach (var gpu in options.GpuTypes)
+            failures.Add($"Rayfleet:ReleaseVersions: lists '{dup.Key}' twice.");
+        for (var i = 0; i < options.GpuTypes.Count; i++)
         {
-            if (Quantity.ParseCpuMillis(gpu.Cpu) is null) failures.Add($"Rayfleet:GpuTypes '{gpu.InstanceType}': Cpu '{gpu.Cpu}' is not a CPU amount.");
-            if (Quantity.ParseMemoryBytes(gpu.Memory) is null) failures.Add($"Rayfleet:GpuTypes '{gpu.InstanceType}': Memory '{gpu.Memory}' is not a memory quantity.");
-            if (gpu.GpuCount < 1) failures.Add($"Rayfleet:GpuTypes '{gpu.InstanceType}': GpuCount must be at least 1.");
+            var gpu = options.GpuTypes[i];
+            if (Quantity.ParseCpuMillis(gpu.Cpu) is null) failures.Add($"Rayfleet:GpuTypes:{i}:Cpu: '{gpu.Cpu}' of '{gpu.InstanceType}' is not a CPU amount.");
+            if (Quantity.ParseMemoryBytes(gpu.Memory) is null) failures.Add($"Rayfleet:GpuTypes:{i}:Memory: '{gpu.Memory}' of '{gpu.InstanceType}' is not a memory quantity.");
         }
         if (!ProviderNames.Known.Contains(options.DefaultProvider))
-            failures.Add($"Rayfleet:DefaultProvider '{options.DefaultProvider}' is not one of: {string.Join(", ", ProviderNames.Known)}.");
+            failures.Add($"Rayfleet:DefaultProvider: '{options.DefaultProvider}' is not one of: {string.Join(", ", ProviderNames.Known)}.");
         else if (!configured.Names.Contains(options.DefaultProvider))
-            failures.Add($"Rayfleet:DefaultProvider '{options.DefaultProvider}' is not configured: {ConfiguredProviders.HowToConfigure(options.DefaultProvider)}");
-        if (options.Reconciler.ResyncInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Reconciler:ResyncInterval must be positive.");
+            failures.Add($"Rayfleet:DefaultProvider: '{options.DefaultProvider}' is not configured: {ConfiguredProviders.HowToConfigure(options.DefaultProvider)}");
+        if (options.Reconciler.ResyncInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Reconciler:ResyncInterval: must be positive.");
         if (options.Reconciler.BackoffBase <= TimeSpan.Zero || options.Reconciler.BackoffMax < options.Reconciler.BackoffBase)
-            failures.Add("Rayfleet:Reconciler:BackoffBase must be positive and at most BackoffMax.");
+            failures.Add("Rayfleet:Reconciler:BackoffBase: must be positive and at most Rayfleet:Reconciler:BackoffMax.");
         if (options.Simulated.NodeStartDelay < TimeSpan.Zero || options.Simulated.NodeStopDelay < TimeSpan.Zero)
-            failures.Add("Rayfleet:Simulated delays must not be negative.");
+            failures.Add("Rayfleet:Simulated:NodeStartDelay, NodeStopDelay: must not be negative.");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
+}
+
+/// <summary>
+/// The data annotations of <c>Rayfleet</c> and of every section and list entry under it, each failure naming the
+/// setting as it is written in configuration (<c>Rayfleet:Reconciler:MaxParallelism</c>,
+/// <c>Rayfleet:ReleaseVersions:1:Image</c>). ValidateDataAnnotations looks at the top level only, and names members
+/// without their section.
+/// </summary>
+public sealed class RayfleetOptionsAnnotationsValidator : IValidateOptions<RayfleetOptions>
+{
+    public ValidateOptionsResult Validate(string? name, RayfleetOptions options)
+    {
+        var failures = new List<string>();
+        Collect(options, RayfleetOptions.Section, failures);
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void Collect(object options, string path, List<string> failures)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true);
+        foreach (var result in results)
+            failures.Add($"{path}:{string.Join(", ", result.MemberNames)}: {result.ErrorMessage}");
+
+        foreach (var property in options.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (property.GetIndexParameters().Length > 0 || property.GetValue(options) is not { } value) continue;
+            if (IsSection(value.GetType())) Collect(value, $"{path}:{property.Name}", failures);
+            else if (value is IList list)
+                for (var i = 0; i < list.Count; i++)
+                    if (list[i] is { } item && IsSection(item.GetType())) Collect(item, $"{path}:{property.Name}:{i}", failures);
+        }
+    }
+
+    /// <summary>Our own option classes; strings, numbers, time spans and dictionaries are values, not sections.</summary>
+    private static bool IsSection(Type type) =>
+        type is { IsClass: true, Namespace: { } ns } && ns.StartsWith("Rayfleet.", StringComparison.Ordinal) && !typeof(IEnumerable).IsAssignableFrom(type);
 }
 
 public static class ProviderNames

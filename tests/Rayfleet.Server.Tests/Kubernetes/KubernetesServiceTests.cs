@@ -37,7 +37,7 @@ public sealed class KubernetesServiceTests
         using (var host = new RayfleetHost(settings: new Dictionary<string, string?> { ["Rayfleet:DefaultProvider"] = "kubernetes" }))
         {
             var ex = Assert.ThrowsAny<Exception>(() => host.Api());
-            Assert.Contains("Rayfleet:DefaultProvider 'kubernetes' is not configured", ex.ToString(), StringComparison.Ordinal);
+            Assert.Contains("Rayfleet:DefaultProvider: 'kubernetes' is not configured", ex.ToString(), StringComparison.Ordinal);
         }
         using (var host = new RayfleetHost(settings: new Dictionary<string, string?>
                {

@@ -37,25 +37,21 @@ public sealed class ServiceProcess : IDisposable
         }
     }
 
-    public static async Task<ServiceProcess> StartAsync(IDictionary<string, string?> settings)
+    /// <param name="settings">Command-line settings (<c>Rayfleet:DataDirectory</c> and so on).</param>
+    /// <param name="workingDirectory">Where the service is started from; the test folder by default.</param>
+    /// <param name="environment">Variables to set for the service (a null value removes one).</param>
+    public static async Task<ServiceProcess> StartAsync(
+        IDictionary<string, string?> settings, string? workingDirectory = null, IDictionary<string, string?>? environment = null)
     {
         var port = FreePort();
         var address = new Uri($"http://127.0.0.1:{port}");
-        var start = new ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "Rayfleet.Server"))
-        {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            // appsettings.json is copied next to the tests with the server; the content root is where it is read from.
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
+        var start = StartInfo(workingDirectory ?? AppContext.BaseDirectory, environment);
         start.ArgumentList.Add("--urls");
         start.ArgumentList.Add(address.ToString().TrimEnd('/'));
         foreach (var (key, value) in settings) start.ArgumentList.Add($"--{key}={value}");
         // The same admin key as the in-process host, so that Client() can sign for it.
         start.ArgumentList.Add($"--Rayfleet:Security:BootstrapAccessKeyId={RayfleetHost.AdminKey.Id}");
         start.ArgumentList.Add($"--Rayfleet:Security:BootstrapAccessKeySecret={RayfleetHost.AdminKey.Secret}");
-        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         var service = new ServiceProcess(Process.Start(start)!, address);
 
         using var http = Client(service.Address);
@@ -74,6 +70,55 @@ public sealed class ServiceProcess : IDisposable
             if (DateTime.UtcNow > end) throw new TimeoutException($"The service did not become ready:\n{service.Output}");
             await Task.Delay(TimeSpan.FromMilliseconds(100), TimeProvider.System);
         }
+    }
+
+    /// <summary>
+    /// Runs the service with <paramref name="arguments"/> and waits for it to exit by itself, for a start that must
+    /// fail. A service that is still running at <paramref name="timeout"/> is killed and reported as such.
+    /// </summary>
+    public static async Task<(int ExitCode, string Stdout, string Stderr)> RunToExitAsync(
+        IEnumerable<string> arguments, string workingDirectory, IDictionary<string, string?>? environment, TimeSpan timeout)
+    {
+        var start = StartInfo(workingDirectory, environment);
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var limit = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(limit.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            throw new TimeoutException($"The service was still running after {timeout}:\n{await stdout}\n{await stderr}");
+        }
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>
+    /// <c>dotnet Rayfleet.Server.dll</c> from the build output next to the tests (the server and its appsettings.json
+    /// are copied there), as an installed service is started.
+    /// </summary>
+    private static ProcessStartInfo StartInfo(string workingDirectory, IDictionary<string, string?>? environment)
+    {
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = workingDirectory,
+        };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "Rayfleet.Server.dll"));
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        foreach (var (key, value) in environment ?? new Dictionary<string, string?>())
+        {
+            if (value is null) start.Environment.Remove(key);
+            else start.Environment[key] = value;
+        }
+        return start;
     }
 
     /// <summary>A client of the service process, signing with the admin key on the system clock (the service's clock).</summary>
