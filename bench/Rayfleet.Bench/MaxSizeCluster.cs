@@ -2,46 +2,45 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Rayfleet.Core.Contracts;
-using Rayfleet.Server.Hosting;
+using Rayfleet.Core.Clusters;
 
 namespace Rayfleet.Bench;
 
 /// <summary>
-/// The largest cluster one CreateRayCluster may ask for. The per-field sizes are here, in one place, to follow the
-/// service's limits; env entries are then added, group by group, until the body is as large as the service accepts.
+/// The largest cluster one CreateRayCluster may ask for, from the service's own limits (<see cref="ClusterRules"/>):
+/// every group, extraParam at its limit, and env entries added group by group until the cluster's env and
+/// rayStartParams together reach their cluster-wide limit.
 /// </summary>
 public static class MaxSizeCluster
 {
-    public const int WorkerGroups = 50;
+    public const int WorkerGroups = ClusterRules.MaxWorkerGroups;
     public const int ReplicasPerGroup = 1;
-    public const int EnvEntriesPerGroup = 64;
-    public const int EnvValueBytes = 4 * 1024;
-    public const int ExtraParamBytes = 64 * 1024;
-    public const int RayStartParamsPerGroup = 32;
-    /// <summary>Room left under the request body limit for the name and JSON framing that differ per request.</summary>
-    public const int BodyMargin = 1024;
+    public const int EnvEntriesPerGroup = ClusterRules.MaxEnvVariables;
+    public const int EnvValueBytes = 512;
+    public const int ExtraParamBytes = ClusterRules.MaxExtraParamBytes - 64;
+    public const int RayStartParamsPerGroup = 16;
 
     private static readonly JsonSerializerOptions RequestJson = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
 
-    /// <summary>The UTF-8 body of a create with this name: every field at its limit, as close to the body limit as fits.</summary>
+    /// <summary>The UTF-8 body of a create with this name: every field as large as the limits let it be together.</summary>
     public static byte[] CreateBody(string name) => JsonSerializer.SerializeToUtf8Bytes(Request(name, EnvPlan.Value), RequestJson);
 
-    /// <summary>Env entries per group (head first), planned once with a name of the longest length allowed.</summary>
+    /// <summary>Env entries per group (head first), planned once.</summary>
     private static readonly Lazy<int[]> EnvPlan = new(() =>
     {
         var envEntries = new int[WorkerGroups + 1];
-        var name = new string('n', 64);
-        var body = JsonSerializer.SerializeToUtf8Bytes(Request(name, envEntries), RequestJson);
-        var entryBytes = EnvLine(0, 0).Length + 1;
+        var used = Enumerable.Range(0, envEntries.Length).Sum(g => RayStartParams(g).Length);
+        var entryChars = EnvLine(0, 0).Length + 1;
         // Round-robin, one entry per group per round, so that every group carries env of about the same size.
         for (var added = true; added;)
         {
             added = false;
             for (var g = 0; g < envEntries.Length; g++)
             {
-                if (envEntries[g] >= EnvEntriesPerGroup || body.Length + entryBytes + BodyMargin > RayfleetApp.MaxBodyBytes) continue;
+                if (envEntries[g] >= EnvEntriesPerGroup || (envEntries[g] + 1) * entryChars > ClusterRules.MaxEnvLength
+                    || used + entryChars > ClusterRules.MaxClusterSettingsLength) continue;
                 envEntries[g]++;
-                body = JsonSerializer.SerializeToUtf8Bytes(Request(name, envEntries), RequestJson);
+                used += entryChars;
                 added = true;
             }
         }

@@ -235,9 +235,15 @@ public static class RayClusterApi
 
 internal static class ClusterViews
 {
-    public static async Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ClusterRow> rows, CancellationToken ct)
+    public static Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ClusterRow> rows, CancellationToken ct) =>
+        PrincipalNamesAsync(db, rows.SelectMany(r => new[] { r.Creator, r.Modifier }), ct);
+
+    public static Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ListRow> rows, CancellationToken ct) =>
+        PrincipalNamesAsync(db, rows.SelectMany(r => new[] { r.Creator, r.Modifier }), ct);
+
+    private static async Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IEnumerable<string?> principals, CancellationToken ct)
     {
-        var ids = rows.SelectMany(r => new[] { r.Creator, r.Modifier }).Where(i => i is not null).Distinct().ToList();
+        var ids = principals.Where(i => i is not null).Distinct().ToList();
         return ids.Count == 0
             ? new Dictionary<string, string>()
             : await db.Principals.AsNoTracking().Where(p => ids.Contains(p.Id)).ToDictionaryAsync(p => p.Id, p => p.Name, ct);
@@ -283,41 +289,26 @@ internal static class ClusterViews
 
     /// <summary>
     /// What a List item needs of a row: the listing spec and the small columns. The whole spec and the spec the
-    /// instance runs (each up to a megabyte) are read only for a row whose accepted change is not observed yet, to say
-    /// whether it needs a restart; the node list never.
+    /// instance runs (each up to tens of kilobytes) are read only for a row whose accepted change is not observed yet,
+    /// to say whether it needs a restart; the node list never.
     /// </summary>
-    public static readonly Expression<Func<ClusterRow, ClusterRow>> ListColumns = c => new ClusterRow
-    {
-        Id = c.Id,
-        WorkspaceId = c.WorkspaceId,
-        Provider = c.Provider,
-        Name = c.Name,
-        ListSpecJson = c.ListSpecJson,
-        SpecJson = c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.SpecJson : "",
-        RunSpecJson = c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.RunSpecJson : null,
-        Generation = c.Generation,
-        ObservedGeneration = c.ObservedGeneration,
-        DesiredRunning = c.DesiredRunning,
-        InstanceId = c.InstanceId,
-        ObservedInstanceId = c.ObservedInstanceId,
-        State = c.State,
-        Message = c.Message,
-        Modified = c.Modified,
-        CreateTime = c.CreateTime,
-        StartTime = c.StartTime,
-        ModifiedTime = c.ModifiedTime,
-        Creator = c.Creator,
-        Modifier = c.Modifier,
-        DashboardUrl = c.DashboardUrl,
-        GrpcEndpoint = c.GrpcEndpoint,
-        SubmitToken = c.SubmitToken,
-    };
+    public sealed record ListRow(
+        string Id, string ListSpecJson, string? SpecJson, ObservedHalf Status, long CreateTime, long? StartTime, long ModifiedTime,
+        string? Creator, string? Modifier, string? DashboardUrl, string? GrpcEndpoint);
+
+    public static readonly Expression<Func<ClusterRow, ListRow>> ListColumns = c => new ListRow(
+        c.Id,
+        c.ListSpecJson,
+        c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.SpecJson : null,
+        new ObservedHalf(c.Generation, c.ObservedGeneration, c.DesiredRunning, c.InstanceId, c.ObservedInstanceId, c.State, c.Message, c.Modified,
+            c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.RunSpecJson : null),
+        c.CreateTime, c.StartTime, c.ModifiedTime, c.Creator, c.Modifier, c.DashboardUrl, c.GrpcEndpoint);
 
     /// <summary>A List item from a row read with <see cref="ListColumns"/>.</summary>
-    public static RayClusterSummaryDto Summary(ClusterRow row, IReadOnlyDictionary<string, string> names)
+    public static RayClusterSummaryDto Summary(ListRow row, IReadOnlyDictionary<string, string> names)
     {
         var spec = ClusterSpec.FromJson(row.ListSpecJson);
-        var status = ClusterStatusView.Of(row);
+        var status = ClusterStatusView.Of(row.Status, () => ClusterSpec.FromJson(row.SpecJson!));
         return new RayClusterSummaryDto
         {
             ClusterId = row.Id,
@@ -325,7 +316,7 @@ internal static class ClusterViews
             Description = spec.Description,
             DisplayReleaseVersion = spec.DisplayReleaseVersion,
             NetworkServiceName = spec.NetworkServiceName,
-            InstanceId = row.InstanceId,
+            InstanceId = row.Status.InstanceId,
             State = status.State,
             Message = status.Message,
             Modified = status.Modified,
