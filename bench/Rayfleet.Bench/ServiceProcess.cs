@@ -44,7 +44,10 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.UseShellExecute = false;
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
-        foreach (var (key, value) in ServiceHost.Settings(dataDirectory, reconciler, accessKey))
+        // The release catalogue is the shipped one, which the published server reads beside its binary; the in-process
+        // host's copy would be merged into it entry by entry.
+        foreach (var (key, value) in ServiceHost.Settings(dataDirectory, reconciler, accessKey)
+                     .Where(kv => !kv.Key.StartsWith("Rayfleet:ReleaseVersions:", StringComparison.Ordinal)))
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         start.Environment["Urls"] = baseAddress.ToString().TrimEnd('/');
 
@@ -81,8 +84,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
+            var code = process.HasExited ? process.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : "?";
             await service.DisposeAsync();
-            throw new BenchFailedException($"The service exited with code {process.ExitCode} before it was ready:\n{service.RecentOutput}");
+            throw new BenchFailedException($"The service exited with code {code} before it was ready:\n{service.RecentOutput}");
         }
         catch
         {

@@ -78,19 +78,15 @@ public static class RayClusterApi
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         var query = db.Clusters.AsNoTracking().Where(c => c.WorkspaceId == workspaceId && !c.Deleted);
         var total = await query.CountAsync(ct);
-        var rows = await query
+        var page = query
             .OrderByDescending(c => c.CreateTime).ThenByDescending(c => c.Id)
             .Skip((int)Math.Min((long)(pageNum - 1) * pageSize, int.MaxValue))
-            .Take(pageSize)
-            .Select(ClusterViews.ListColumns)
-            .ToListAsync(ct);
-        var names = await ClusterViews.PrincipalNamesAsync(db, rows, ct);
-        return TypedResults.Ok(new ListRayClusterResponse
-        {
-            RequestId = http.RequestId(),
-            RayClusters = [.. rows.Select(r => ClusterViews.Summary(r, names))],
-            TotalCount = total,
-        });
+            .Take(pageSize);
+        var principals = await page.Select(c => new { c.Creator, c.Modifier }).ToListAsync(ct);
+        var names = await ClusterViews.PrincipalNamesAsync(db, principals.SelectMany(p => new[] { p.Creator, p.Modifier }), ct);
+        // Item by item from the store to the socket: a page of a hundred clusters is never held whole.
+        return new StreamedList<RayClusterSummaryDto>(http.RequestId(), "rayClusters",
+            page.Select(ClusterViews.ListColumns).AsAsyncEnumerable().Select(row => ClusterViews.Summary(row, names)), total);
     }
 
     public static async Task<IResult> Get(string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
@@ -238,10 +234,7 @@ internal static class ClusterViews
     public static Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ClusterRow> rows, CancellationToken ct) =>
         PrincipalNamesAsync(db, rows.SelectMany(r => new[] { r.Creator, r.Modifier }), ct);
 
-    public static Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ListRow> rows, CancellationToken ct) =>
-        PrincipalNamesAsync(db, rows.SelectMany(r => new[] { r.Creator, r.Modifier }), ct);
-
-    private static async Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IEnumerable<string?> principals, CancellationToken ct)
+    public static async Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IEnumerable<string?> principals, CancellationToken ct)
     {
         var ids = principals.Where(i => i is not null).Distinct().ToList();
         return ids.Count == 0
