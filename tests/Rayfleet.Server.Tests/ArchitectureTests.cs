@@ -148,43 +148,30 @@ public sealed class AssemblyUses : ISignatureTypeProvider<ImmutableArray<string>
     public void Dispose() => _pe.Dispose();
 
     /// <summary>Every use made by the types of a namespace (and those below it) or by one type, nested types included.</summary>
-    public List<TypeUse> From(string scope)
-    {
-        var result = new List<TypeUse>();
-        foreach (var handle in _md.TypeDefinitions)
-        {
-            var outermost = handle;
-            while (_md.GetTypeDefinition(outermost).GetDeclaringType() is { IsNil: false } declaring) outermost = declaring;
-            var outerName = Name(outermost);
-            if (outerName != scope && !outerName.StartsWith(scope + ".", StringComparison.Ordinal)) continue;
-            var user = Name(handle);
-            result.AddRange(UsesOf(handle).Where(u => u.Used != user && !u.Used.StartsWith("System.", StringComparison.Ordinal))
-                .Select(u => new TypeUse(user, u.Where, u.Used)));
-        }
-        return result;
-    }
+    public List<TypeUse> From(string scope) =>
+        [.. TypesOf(scope).SelectMany(t => UsesOf(t.Handle).Where(u => u.Used != t.Name && !u.Used.StartsWith("System.", StringComparison.Ordinal))
+            .Select(u => new TypeUse(t.Name, u.Where, u.Used)))];
 
     /// <summary>Every method or field a body of the scope's types uses, as "DeclaringType::name" (setters are set_X).</summary>
-    public List<TypeUse> MembersFrom(string scope)
+    public List<TypeUse> MembersFrom(string scope) =>
+        [.. from t in TypesOf(scope)
+            from m in _md.GetTypeDefinition(t.Handle).GetMethods().Select(_md.GetMethodDefinition)
+            where m.RelativeVirtualAddress != 0
+            from token in BodyTokens(_pe.GetMethodBody(m.RelativeVirtualAddress))
+            let used = Member(token)
+            where used is not null
+            select new TypeUse(t.Name, _md.GetString(m.Name), used)];
+
+    /// <summary>The types of a namespace (and those below it) or one type, with every type nested in them.</summary>
+    private IEnumerable<(TypeDefinitionHandle Handle, string Name)> TypesOf(string scope)
     {
-        var result = new List<TypeUse>();
         foreach (var handle in _md.TypeDefinitions)
         {
             var outermost = handle;
             while (_md.GetTypeDefinition(outermost).GetDeclaringType() is { IsNil: false } declaring) outermost = declaring;
             var outerName = Name(outermost);
-            if (outerName != scope && !outerName.StartsWith(scope + ".", StringComparison.Ordinal)) continue;
-            var user = Name(handle);
-            foreach (var m in _md.GetTypeDefinition(handle).GetMethods())
-            {
-                var method = _md.GetMethodDefinition(m);
-                if (method.RelativeVirtualAddress == 0) continue;
-                var where = _md.GetString(method.Name);
-                foreach (var token in BodyTokens(_pe.GetMethodBody(method.RelativeVirtualAddress)))
-                    if (Member(token) is { } used) result.Add(new TypeUse(user, where, used));
-            }
+            if (outerName == scope || outerName.StartsWith(scope + ".", StringComparison.Ordinal)) yield return (handle, Name(handle));
         }
-        return result;
     }
 
     private string? Member(EntityHandle handle)

@@ -121,15 +121,12 @@ public sealed class ClusterRow
     }
 }
 
-/// <summary>
-/// What a cluster's desired spec asks of one queue at its initial size: an index of the spec that the API writes with
-/// it, so that queue admission can sum the demand of everyone waiting ahead in SQL. Not a reservation.
-/// </summary>
-public sealed class ClusterDemandRow
+/// <summary>An amount of one queue's resources on behalf of a cluster; integers (milli-CU) so that sums run in the database.</summary>
+public abstract class QueueAmountRow
 {
-    public required string ClusterId { get; set; }
-    public required string WorkspaceId { get; set; }
-    public required string QueueName { get; set; }
+    public string ClusterId { get; set; } = "";
+    public string WorkspaceId { get; set; } = "";
+    public string QueueName { get; set; } = "";
     public long MilliCpu { get; set; }
     public long MemoryBytes { get; set; }
     public long MilliCu { get; set; }
@@ -137,19 +134,13 @@ public sealed class ClusterDemandRow
 }
 
 /// <summary>
-/// Resources queue admission granted a cluster in one queue; written by the reconciler only. Integers (milli-CU) so
-/// that sums run in the database.
+/// What a cluster's desired spec asks of one queue at its initial size: an index of the spec that the API writes with
+/// it, so that queue admission can sum the demand of everyone waiting ahead in SQL. Not a reservation.
 /// </summary>
-public sealed class ReservationRow
-{
-    public required string ClusterId { get; set; }
-    public required string WorkspaceId { get; set; }
-    public required string QueueName { get; set; }
-    public long MilliCpu { get; set; }
-    public long MemoryBytes { get; set; }
-    public long MilliCu { get; set; }
-    public int Gpu { get; set; }
-}
+public sealed class ClusterDemandRow : QueueAmountRow;
+
+/// <summary>Resources queue admission granted a cluster in one queue; written by the reconciler only.</summary>
+public sealed class ReservationRow : QueueAmountRow;
 
 public sealed class IdempotencyRow
 {

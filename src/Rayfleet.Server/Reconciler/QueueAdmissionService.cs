@@ -20,18 +20,20 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
 
     /// <summary>The demand index the API writes with a cluster's desired spec, at its initial size.</summary>
     public static IEnumerable<ClusterDemandRow> DemandRows(string clusterId, string workspaceId, QueueDemand demand) =>
-        demand.ByQueue.Select(kv => new ClusterDemandRow
+        AmountRows<ClusterDemandRow>(clusterId, workspaceId, demand);
+
+    /// <summary>One row per queue of <paramref name="demand"/>.</summary>
+    private static IEnumerable<T> AmountRows<T>(string clusterId, string workspaceId, QueueDemand demand) where T : QueueAmountRow, new() =>
+        demand.ByQueue.Select(kv => new T
         {
             ClusterId = clusterId,
             WorkspaceId = workspaceId,
             QueueName = kv.Key,
             MilliCpu = kv.Value.MilliCpu,
             MemoryBytes = kv.Value.MemoryBytes,
-            MilliCu = MilliCu(kv.Value.Cu),
+            MilliCu = (long)decimal.Ceiling(kv.Value.Cu * 1000m),
             Gpu = kv.Value.Gpu,
         });
-
-    private static long MilliCu(decimal cu) => (long)decimal.Ceiling(cu * 1000m);
 
     /// <summary>What admitted clusters hold, per queue.</summary>
     public static async Task<QueueDemand> UsedAsync(RayfleetDbContext db, string workspaceId, string? exceptCluster, CancellationToken ct)
@@ -96,16 +98,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
             if (decision.Admitted)
             {
                 db.Reservations.RemoveRange(own);
-                db.Reservations.AddRange(demand.ByQueue.Select(kv => new ReservationRow
-                {
-                    ClusterId = row.Id,
-                    WorkspaceId = row.WorkspaceId,
-                    QueueName = kv.Key,
-                    MilliCpu = kv.Value.MilliCpu,
-                    MemoryBytes = kv.Value.MemoryBytes,
-                    MilliCu = MilliCu(kv.Value.Cu),
-                    Gpu = kv.Value.Gpu,
-                }));
+                db.Reservations.AddRange(AmountRows<ReservationRow>(row.Id, row.WorkspaceId, demand));
                 row.AdmittedReplicasJson = JsonSerializer.Serialize(replicas);
             }
             return new AdmissionLease(decision, _gate);
