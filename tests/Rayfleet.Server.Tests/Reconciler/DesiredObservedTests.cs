@@ -128,3 +128,68 @@ public sealed class DesiredObservedTests
         lock (held.Held) Assert.Equal(4, held.Held.Count(h => h == id));
     }
 }
+
+/// <summary>Counts, per context, the saves that carry a change of a cluster row and are made outside any request.</summary>
+internal sealed class ReconcilerSaves(Microsoft.AspNetCore.Http.IHttpContextAccessor http) : Microsoft.EntityFrameworkCore.Diagnostics.SaveChangesInterceptor
+{
+    private readonly Dictionary<DbContext, int> _saves = new(ReferenceEqualityComparer.Instance);
+
+    public int MostInOneContext
+    {
+        get
+        {
+            lock (_saves) return _saves.Count == 0 ? 0 : _saves.Values.Max();
+        }
+    }
+
+    public int Contexts
+    {
+        get
+        {
+            lock (_saves) return _saves.Count;
+        }
+    }
+
+    public override ValueTask<Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int>> SavingChangesAsync(
+        Microsoft.EntityFrameworkCore.Diagnostics.DbContextEventData eventData, Microsoft.EntityFrameworkCore.Diagnostics.InterceptionResult<int> result,
+        CancellationToken cancellationToken = default)
+    {
+        if (http.HttpContext is null && eventData.Context is { } context
+            && context.ChangeTracker.Entries<ClusterRow>().Any(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted))
+            lock (_saves) _saves[context] = _saves.GetValueOrDefault(context) + 1;
+        return base.SavingChangesAsync(eventData, result, cancellationToken);
+    }
+}
+
+public sealed class OneCommitPerPassTests
+{
+    [Fact]
+    public async Task Every_reconcile_pass_commits_at_most_once_admission_included()
+    {
+        ReconcilerSaves? saves = null;
+        using var host = new RayfleetHost(services: s =>
+        {
+            s.AddHttpContextAccessor();
+            s.AddSingleton<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>(sp =>
+                saves = new ReconcilerSaves(sp.GetRequiredService<Microsoft.AspNetCore.Http.IHttpContextAccessor>()));
+        });
+        var api = host.Api();
+        var ws = await api.DefaultWorkspaceAsync();
+        var id = await api.CreateClusterAsync(ws, new
+        {
+            name = "once",
+            headSpec = new { cpu = "1", memory = "4Gi" },
+            workerSpec = new object[] { new { groupName = "g", replica = 1, cpu = "1", memory = "4Gi" } },
+        });
+        await api.WaitForClusterAsync(ws, id, InState("Running"));
+        (await api.PostAsync($"/api/v1/workspaces/{ws}/rayCluster/{id}", new { workerSpec = new object[] { new { groupName = "g", replica = 3 } } })).EnsureOk();
+        await api.WaitForClusterAsync(ws, id, c => c["instances"]!.AsArray().Count == 4);
+        (await api.PostAsync($"/api/v1/workspaces/{ws}/rayCluster/{id}/stop", new { })).EnsureOk();
+        await api.WaitForClusterAsync(ws, id, InState("Stopped"));
+        (await api.PostAsync($"/api/v1/workspaces/{ws}/rayCluster/{id}/start", new { })).EnsureOk();
+        await api.WaitForClusterAsync(ws, id, InState("Running"));
+
+        Assert.True(saves!.Contexts >= 5, $"expected several passes that wrote, saw {saves.Contexts}");
+        Assert.Equal(1, saves.MostInOneContext);
+    }
+}
