@@ -32,10 +32,14 @@ public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time, IHtt
 {
     private static readonly TimeSpan Window = TimeSpan.FromHours(24);
     private const int Attempts = 4;
+    public const int MaxClientTokenLength = 64;
 
     public async Task<IResult> RunAsync(string action, string scope, string? clientToken, object request, Func<Task<Mutation>> work, CancellationToken ct)
     {
         if (clientToken is null) return await RunOnceAsync(action, scope, null, "", work, ct);
+        // Stored for 24 hours with its answer, so bounded like every other field (64 is the Alibaba Cloud APIs' limit).
+        if (clientToken.Length is 0 or > MaxClientTokenLength || clientToken.Any(c => c is < '!' or > '~'))
+            throw ApiException.Invalid($"The specified parameter clientToken is not valid: must be 1 to {MaxClientTokenLength} printable ASCII characters.");
         var key = $"{action}|{scope}|{clientToken}";
         var hash = Hash(request);
         using (await gates.EnterAsync(key, ct))
