@@ -41,6 +41,12 @@ public sealed class ArchitectureTests
             // Secrets reach a provider decrypted, in the request; only the API and the reconciler hold the keys.
             "Microsoft.AspNetCore.DataProtection"));
         Assert.Contains(Server.GetTypes(), t => typeof(IClusterProvider).IsAssignableFrom(t) && !t.IsInterface);
+
+        // Each provider has its own section of the options; the service's whole settings (the release catalogue among
+        // them) are not its to read.
+        var providers = Server.GetTypes().Where(t => typeof(IClusterProvider).IsAssignableFrom(t) && t is { IsInterface: false, IsNested: false }).ToList();
+        Assert.True(providers.Count >= 3);
+        AssertNone([.. providers.SelectMany(p => Offending(assembly.From(p.FullName!), typeof(Server.Hosting.RayfleetOptions).FullName!))]);
     }
 
     [Fact]

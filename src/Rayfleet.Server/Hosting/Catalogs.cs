@@ -9,7 +9,11 @@ namespace Rayfleet.Server.Hosting;
 /// <summary>One entry of the release catalogue: what a displayReleaseVersion runs.</summary>
 public sealed record ReleaseVersion(
     string DisplayReleaseVersion, string RayVersion, string PythonVersion, string Image, string RayCommand,
-    string State, string Type, bool IsDefault);
+    string State, string Type, bool IsDefault)
+{
+    /// <summary>Where this entry is configured (<c>Rayfleet:ReleaseVersions:1</c>), for messages that tell what to change.</summary>
+    public string Setting { get; init; } = $"{RayfleetOptions.Section}:ReleaseVersions";
+}
 
 /// <summary>Release versions and GPU instance types, from configuration.</summary>
 public sealed class Catalogs
@@ -17,8 +21,11 @@ public sealed class Catalogs
     public Catalogs(IOptions<RayfleetOptions> options)
     {
         var o = options.Value;
-        Releases = [.. o.ReleaseVersions.Select(r => new ReleaseVersion(
-            r.DisplayReleaseVersion, r.RayVersion, r.PythonVersion, r.Image, r.RayCommand, r.State, r.Type, r.IsDefault))];
+        Releases = [.. o.ReleaseVersions.Select((r, i) => new ReleaseVersion(
+            r.DisplayReleaseVersion, r.RayVersion, r.PythonVersion, r.Image, r.RayCommand, r.State, r.Type, r.IsDefault)
+        {
+            Setting = $"{RayfleetOptions.Section}:ReleaseVersions:{i}",
+        })];
         DefaultRelease = Releases.FirstOrDefault(r => r.IsDefault) ?? Releases[0];
         GpuTypes = o.GpuTypes.ToDictionary(g => g.InstanceType, StringComparer.Ordinal);
     }

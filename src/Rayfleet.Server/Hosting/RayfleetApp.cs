@@ -61,6 +61,10 @@ public static class RayfleetApp
         services.AddSingleton<Catalogs>();
         services.AddSingleton<QueueAdmissionService>();
         services.AddSingleton<IMachineCapacity, MachineCapacity>();
+        // Providers get their own section of the options and the data folder, nothing else of the service's settings.
+        services.AddSingleton(new DataFolder(dataDirectory));
+        services.AddSingleton(sp => Options.Create(sp.GetRequiredService<IOptions<RayfleetOptions>>().Value.Local));
+        services.AddSingleton(sp => Options.Create(sp.GetRequiredService<IOptions<RayfleetOptions>>().Value.Simulated));
         services.AddSingleton<IClusterProvider, LocalProvider>();
         services.AddSingleton<IClusterProvider, SimulatedProvider>();
         // The Kubernetes provider only when an API server is configured: the service must start without a cluster.

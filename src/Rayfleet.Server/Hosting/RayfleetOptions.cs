@@ -105,3 +105,6 @@ public sealed class GpuTypeOptions
     [Required] public string GpuModel { get; set; } = "";
     public Dictionary<string, string> NodeLabels { get; set; } = [];
 }
+
+/// <summary>The service's data folder, absolute: where providers keep their state (each in a folder of its own).</summary>
+public sealed record DataFolder(string Path);

@@ -31,7 +31,8 @@ public sealed class ProviderRequestBuilderTests
         Assert.Equal(Release, head.Release);
         Assert.Equal(1, head.GpusPerNode);
         Assert.Equal("Tesla-T4", head.Gpu!.NodeLabels["nvidia.com/gpu.product"]);
-        Assert.Equal(OldRelease, groups["WorkerGroup1"].Release);
+        Assert.Equal(OldRelease with { Setting = groups["WorkerGroup1"].Release.Setting }, groups["WorkerGroup1"].Release);
+        Assert.StartsWith("Rayfleet:ReleaseVersions:", groups["WorkerGroup1"].Release.Setting, StringComparison.Ordinal);
         Assert.Equal(2, groups["WorkerGroup1"].GpusPerNode);
         Assert.Equal(Release, groups["small"].Release);
         Assert.Null(groups["small"].Gpu);

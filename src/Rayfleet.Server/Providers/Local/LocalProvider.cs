@@ -44,8 +44,6 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     private readonly LocalPaths _paths;
     private readonly LocalStateStore _store;
     private readonly PortAllocator _ports;
-    // The configured release versions' names in order, to name the setting of a missing ray command.
-    private readonly IReadOnlyList<string> _releaseSettings;
     private readonly TimeProvider _time;
     private readonly ILogger<LocalProvider> _logger;
     // Loopback only: no proxy from the environment may stand between the service and its own heads.
@@ -55,13 +53,12 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     private readonly ConcurrentDictionary<string, bool> _strayChecked = new(StringComparer.Ordinal);
     private readonly Lazy<string?> _setsid = new(() => RayStartCommand.Resolve("setsid", Environment.GetEnvironmentVariable("PATH")));
 
-    public LocalProvider(IOptions<RayfleetOptions> options, TimeProvider time, ILogger<LocalProvider> logger)
+    public LocalProvider(IOptions<LocalProviderOptions> options, DataFolder data, TimeProvider time, ILogger<LocalProvider> logger)
     {
-        _options = options.Value.Local;
-        _paths = new LocalPaths(options.Value.DataDirectory, _options.EffectiveTempRoot(options.Value.DataDirectory));
+        _options = options.Value;
+        _paths = new LocalPaths(data.Path, _options.EffectiveTempRoot(data.Path));
         _store = new LocalStateStore(_paths);
         _ports = new PortAllocator(_options, _store);
-        _releaseSettings = [.. options.Value.ReleaseVersions.Select(r => r.DisplayReleaseVersion)];
         _time = time;
         _logger = logger;
     }
@@ -653,12 +650,9 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         return null;
     }
 
-    private string MissingRayMessage(ReleaseVersion release)
+    private static string MissingRayMessage(ReleaseVersion release)
     {
-        var index = -1;
-        for (var i = 0; i < _releaseSettings.Count; i++)
-            if (_releaseSettings[i] == release.DisplayReleaseVersion) index = i;
-        var setting = $"Rayfleet:ReleaseVersions:{(index < 0 ? "N" : index.ToString(CultureInfo.InvariantCulture))}:RayCommand";
+        var setting = $"{release.Setting}:RayCommand";
         var install = $"pip install \"ray[default]=={release.RayVersion}\"";
         return release.RayCommand.Contains('/', StringComparison.Ordinal)
             ? $"The ray command '{release.RayCommand}' for release version '{release.DisplayReleaseVersion}' does not exist or is not executable. "

@@ -14,14 +14,14 @@ namespace Rayfleet.Server.Providers.Simulated;
 ///
 /// Per-cluster behaviour can be steered through <c>extraParam</c> (<see cref="SimulatedBehaviour"/>, validated by the API).
 /// </summary>
-public sealed class SimulatedProvider(IOptions<RayfleetOptions> options, TimeProvider time) : IClusterProvider, IDisposable
+public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options, DataFolder data, TimeProvider time) : IClusterProvider, IDisposable
 {
     public const string EndpointHost = "simulated.rayfleet.invalid";
 
     private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
     private readonly KeyedGates _gates = new();
-    private readonly string _root = Path.Combine(Path.GetFullPath(options.Value.DataDirectory), "simulated");
-    private readonly SimulatedProviderOptions _options = options.Value.Simulated;
+    private readonly string _root = Path.Combine(data.Path, "simulated");
+    private readonly SimulatedProviderOptions _options = options.Value;
 
     public string Name => ProviderNames.Simulated;
 
