@@ -39,7 +39,7 @@ public static class RayClusterApi
         var workspace = await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         return await runner.RunAsync("CreateRayCluster", workspaceId, request.ClientToken, request, async () =>
         {
-            var (spec, catalog) = await ValidateAsync(db, catalogs, workspaceId, request with { ClientToken = null }, ct);
+            var (spec, catalog) = await ValidateAsync(db, catalogs, workspace, request with { ClientToken = null }, ct);
             spec = ClusterSecrets.ProtectRedisPassword(spec, previous: null, protection);
             CheckCapacity(catalogs, catalog, spec);
 
@@ -103,7 +103,7 @@ public static class RayClusterApi
         IReconcileTrigger reconciler, IDataProtectionProvider protection, TimeProvider time, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<RayClusterRequest>(http.Request);
-        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        var workspace = await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         return await runner.RunAsync("UpdateRayCluster", $"{workspaceId}/{clusterId}", request.ClientToken, request, async () =>
         {
             var row = await FindAsync(db, workspaceId, clusterId, ct);
@@ -113,7 +113,7 @@ public static class RayClusterApi
 
             var current = ClusterSpec.FromJson(row.SpecJson);
             var merged = ClusterSpecMapping.Merge(current, request with { ClientToken = null });
-            var (spec, catalog) = await ValidateAsync(db, catalogs, workspaceId, merged, ct);
+            var (spec, catalog) = await ValidateAsync(db, catalogs, workspace, merged, ct);
             spec = ClusterSecrets.ProtectRedisPassword(spec, current, protection);
             CheckCapacity(catalogs, catalog, spec);
 
@@ -212,10 +212,12 @@ public static class RayClusterApi
         ApiException.NotFound(ErrorCodes.ClusterNotFound, $"Ray cluster '{clusterId}' does not exist in the workspace.");
 
     private static async Task<(ClusterSpec Spec, WorkspaceCatalog Catalog)> ValidateAsync(
-        RayfleetDbContext db, Catalogs catalogs, string workspaceId, RayClusterRequest request, CancellationToken ct)
+        RayfleetDbContext db, Catalogs catalogs, WorkspaceRow workspace, RayClusterRequest request, CancellationToken ct)
     {
-        var catalog = await WorkspaceCatalog.LoadAsync(db, catalogs, workspaceId, ct);
+        var catalog = await WorkspaceCatalog.LoadAsync(db, catalogs, workspace.Id, ct);
         var (spec, problems) = ClusterRules.Validate(request, catalog);
+        // What KubeRay would refuse at reconcile time is refused here, where the caller sees it.
+        if (workspace.Provider == ProviderNames.Kubernetes) problems = [.. problems, .. KubeRayRules.Check(request)];
         if (problems.Count > 0) throw ApiException.FromProblems(problems);
         return (spec!, catalog);
     }

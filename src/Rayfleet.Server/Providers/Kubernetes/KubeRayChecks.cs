@@ -6,6 +6,9 @@ namespace Rayfleet.Server.Providers.Kubernetes;
 /// <summary>
 /// The checks KubeRay's operator runs at reconcile time and the CRD schema does not hold (kuberay.md §2.3), run on a
 /// manifest before it is applied: a cluster that KubeRay would refuse gets a message now instead of an event later.
+/// Each rule mirrors KubeRay v1.7.0 (ray-operator/controllers/ray/utils/validation.go unless named otherwise) and reads
+/// what KubeRay reads: env rules look at the head's Ray container only. Rules a request decides on its own are also
+/// applied at the API (<see cref="Rayfleet.Core.Clusters.KubeRayRules"/>); README, "What Rayfleet checks before KubeRay does".
 /// </summary>
 public static partial class KubeRayChecks
 {
@@ -19,7 +22,6 @@ public static partial class KubeRayChecks
     private static partial Regex LabelKey();
 
     private static readonly string[] ResourceParams = ["num-cpus", "num-gpus", "memory", "resources"];
-    private static readonly string[] PasswordEnv = ["REDIS_PASSWORD", "RAY_REDIS_PASSWORD"];
 
     public static bool IsLabelKey(string key) =>
         LabelKey().IsMatch(key) && key.Split('/')[^1].Length <= 63 && (key.Contains('/', StringComparison.Ordinal) ? key.Split('/')[0].Length <= 253 : true);
@@ -31,6 +33,7 @@ public static partial class KubeRayChecks
         var problems = new List<string>();
         var metadata = manifest["metadata"] as JsonObject;
         var name = metadata?["name"]?.GetValue<string>() ?? "";
+        // validation.go:32-40
         if (name.Length > 53) problems.Add($"metadata.name '{name}' is longer than 53 characters.");
         if (!Dns1035Label().IsMatch(name)) problems.Add($"metadata.name '{name}' is not a DNS-1035 label.");
         CheckLabels(metadata?["labels"] as JsonObject, "metadata.labels", problems);
@@ -48,13 +51,17 @@ public static partial class KubeRayChecks
         var autoscalerV2 = autoscaling && (spec["autoscalerOptions"]?["version"]?.GetValue<string>() == "v2"
                                            || (!autoscalerVersionSet && Version.TryParse(rayVersion, out var v) && v >= new Version(2, 47, 0)));
 
-        if (metadata?["annotations"]?["ray.io/ft-enabled"] is not null && gft)
+        var ftAnnotation = metadata?["annotations"]?["ray.io/ft-enabled"]?.GetValue<string>() ?? "";
+        // validation.go:153-156
+        if (ftAnnotation.Length > 0 && gft)
             problems.Add("the ray.io/ft-enabled annotation cannot be combined with gcsFaultToleranceOptions.");
-        if (gft && string.IsNullOrEmpty(spec["gcsFaultToleranceOptions"]?["redisAddress"]?.GetValue<string>()))
-            problems.Add("gcsFaultToleranceOptions.redisAddress is required.");
+        // validation.go:183-186
+        if (gft && (metadata?["annotations"]?["ray.io/external-storage-namespace"]?.GetValue<string>() ?? "").Length > 0)
+            problems.Add("the ray.io/external-storage-namespace annotation cannot be combined with gcsFaultToleranceOptions.");
 
         var groups = new List<(string Path, JsonObject Group)>();
-        if (spec["headGroupSpec"] is JsonObject head) groups.Add(("headGroupSpec", head));
+        var head = spec["headGroupSpec"] as JsonObject;
+        if (head is not null) groups.Add(("headGroupSpec", head));
         else problems.Add("spec.headGroupSpec is required.");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         if (spec["workerGroupSpecs"] is JsonArray workers)
@@ -64,21 +71,22 @@ public static partial class KubeRayChecks
                 if (workers[i] is not JsonObject group) continue;
                 var path = $"workerGroupSpecs[{i}]";
                 groups.Add((path, group));
+                // The webhook's rule (pkg/webhooks/v1/raycluster_webhook.go:69-79); the CRD requires the field, not a value.
                 var groupName = group["groupName"]?.GetValue<string>() ?? "";
-                if (groupName.Length == 0) problems.Add($"{path}.groupName is required.");
-                else if (!seen.Add(groupName)) problems.Add($"{path}.groupName '{groupName}' is used by another group.");
-                var replicas = group["replicas"].AsInt();
+                if (!seen.Add(groupName)) problems.Add($"{path}.groupName '{groupName}' is used by another group.");
                 var min = group["minReplicas"].AsInt();
                 var max = group["maxReplicas"].AsInt();
+                // validation.go:125-138; replicas itself is not checked: KubeRay clamps it into [min, max].
                 if (!autoscaling && (min is null || max is null)) problems.Add($"{path}: minReplicas and maxReplicas are required when autoscaling is off.");
-                if (min < 0 || max < 0 || replicas < 0) problems.Add($"{path}: replica counts must not be negative.");
+                if (min < 0 || max < 0) problems.Add($"{path}: minReplicas and maxReplicas must not be negative.");
                 if (min > max) problems.Add($"{path}: minReplicas ({min}) is greater than maxReplicas ({max}).");
-                if (replicas is { } r && (r < (min ?? 0) || r > (max ?? int.MaxValue)))
-                    problems.Add($"{path}: replicas ({r}) is outside [minReplicas, maxReplicas].");
                 if (group["idleTimeoutSeconds"] is not null && !autoscalerV2)
                     problems.Add($"{path}.idleTimeoutSeconds needs autoscaler v2.");
-                if (group["suspend"]?.GetValue<bool>() == true && autoscaling)
-                    problems.Add($"{path}.suspend cannot be used with autoscaling.");
+                // validation.go:197-203 (only behind the RayJobDeletionPolicy gate, whose setting Rayfleet cannot see) and 214-220.
+                if (group["suspend"]?.GetValue<bool>() == true)
+                    problems.Add(autoscaling
+                        ? $"{path}.suspend cannot be used with autoscaling."
+                        : $"{path}.suspend needs KubeRay's RayJobDeletionPolicy feature gate.");
             }
         }
 
@@ -91,41 +99,57 @@ public static partial class KubeRayChecks
                 problems.Add($"{path}.template needs at least one container.");
                 continue;
             }
+            // Not KubeRay's: the API server's rule for the pods' labels, which KubeRay copies from the template.
             CheckLabels(template!["metadata"]?["labels"] as JsonObject, $"{path}.template.metadata.labels", problems);
             var rayStart = group["rayStartParams"] as JsonObject;
-            if (group["resources"] is JsonObject && rayStart is not null && ResourceParams.Any(p => rayStart.ContainsKey(p)))
+            // validation.go:60-69: a parameter counts when its value is not empty.
+            if (group["resources"] is JsonObject { Count: > 0 } && rayStart is not null && ResourceParams.Any(p => Text(rayStart[p]).Length > 0))
                 problems.Add($"{path}: resources cannot be given both in rayStartParams and in resources.");
+            // validation.go:72-100
             if (rayStart?.ContainsKey("labels") == true) problems.Add($"{path}.rayStartParams cannot set labels; use the group's labels.");
+            CheckLabels(group["labels"] as JsonObject, $"{path}.labels", problems);
             if (autoscalerV2 && template["spec"]?["restartPolicy"]?.GetValue<string>() is { } policy && policy != "Never")
                 problems.Add($"{path}: with autoscaler v2 the pod restartPolicy must be Never or unset, not {policy}.");
-
-            var env = containers[0]?["env"] as JsonArray ?? [];
-            string? Env(string n) => env.OfType<JsonObject>().FirstOrDefault(e => e["name"]?.GetValue<string>() == n)?["value"]?.GetValue<string>();
-            if (string.Equals(Env("RAY_enable_autoscaler_v2"), "true", StringComparison.OrdinalIgnoreCase) || Env("RAY_enable_autoscaler_v2") == "1")
-            {
-                if (!autoscaling) problems.Add($"{path}: RAY_enable_autoscaler_v2 is set while autoscaling is off.");
-                else if (autoscalerVersionSet) problems.Add($"{path}: RAY_enable_autoscaler_v2 cannot be combined with autoscalerOptions.version.");
-            }
-            if (Env("RAY_REDIS_ADDRESS") is not null && !gft)
-                problems.Add($"{path}: RAY_REDIS_ADDRESS is set without gcsFaultToleranceOptions.");
-            if (gft)
-            {
-                if (rayStart?.ContainsKey("redis-password") == true)
-                    problems.Add($"{path}: a redis password in rayStartParams cannot be combined with gcsFaultToleranceOptions.");
-                foreach (var p in PasswordEnv)
-                    if (env.OfType<JsonObject>().Any(e => e["name"]?.GetValue<string>() == p))
-                        problems.Add($"{path}: {p} in env cannot be combined with gcsFaultToleranceOptions.");
-            }
         }
 
-        var conditions = manifest["status"]?["conditions"] as JsonArray;
-        if (conditions is not null && IsTrue(conditions, "RayClusterSuspending") && IsTrue(conditions, "RayClusterSuspended"))
-            problems.Add("status: RayClusterSuspending and RayClusterSuspended are both true.");
+        // KubeRay looks at the env of the head's Ray container (RayContainerIndex 0) only; workers may set anything.
+        if (head?["template"]?["spec"]?["containers"] is JsonArray { Count: > 0 } headContainers && headContainers[0] is JsonObject headContainer)
+            CheckHeadEnv(headContainer, head["rayStartParams"] as JsonObject, gft || ftAnnotation.Equals("true", StringComparison.OrdinalIgnoreCase), gft, autoscaling, autoscalerVersionSet, problems);
+        // ValidateRayClusterStatus (validation.go:23-30) reads the status KubeRay writes; Rayfleet never writes one.
         return problems;
     }
 
-    private static bool IsTrue(JsonArray conditions, string type) =>
-        conditions.OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == type && c["status"]?.GetValue<string>() == "True");
+    private static void CheckHeadEnv(JsonObject container, JsonObject? rayStart, bool ftEnabled, bool gftOptions, bool autoscaling, bool autoscalerVersionSet, List<string> problems)
+    {
+        var env = container["env"] as JsonArray ?? [];
+        // EnvVarByName: the first entry of that name.
+        JsonObject? Env(string n) => env.OfType<JsonObject>().FirstOrDefault(e => e["name"]?.GetValue<string>() == n);
+        // validation.go:158-164
+        if (!ftEnabled && Env("RAY_REDIS_ADDRESS") is not null)
+            problems.Add("headGroupSpec: RAY_REDIS_ADDRESS is set without gcsFaultToleranceOptions.");
+        if (gftOptions)
+        {
+            // validation.go:168-171, 173-176, 178-181
+            if (Text(rayStart?["redis-password"]).Length > 0)
+                problems.Add("headGroupSpec: a redis password in rayStartParams cannot be combined with gcsFaultToleranceOptions.");
+            if (Env("REDIS_PASSWORD") is not null)
+                problems.Add("headGroupSpec: REDIS_PASSWORD in env cannot be combined with gcsFaultToleranceOptions.");
+            if (Env("RAY_REDIS_ADDRESS") is not null)
+                problems.Add("headGroupSpec: RAY_REDIS_ADDRESS in env cannot be combined with gcsFaultToleranceOptions.");
+        }
+        // validation.go:192-195
+        if (Text(rayStart?["redis-username"]).Length > 0 || Env("REDIS_USERNAME") is not null)
+            problems.Add("headGroupSpec: a redis username in rayStartParams or env is refused; use gcsFaultToleranceOptions.redisUsername.");
+        var v2 = Env("RAY_enable_autoscaler_v2");
+        // validation.go:206-212: the value as written, "1" or "true".
+        if (!autoscaling && Text(v2?["value"]) is "1" or "true")
+            problems.Add("headGroupSpec: RAY_enable_autoscaler_v2 is set while autoscaling is off.");
+        // validation.go:222-224: any value.
+        if (autoscaling && autoscalerVersionSet && v2 is not null)
+            problems.Add("headGroupSpec: RAY_enable_autoscaler_v2 cannot be combined with autoscalerOptions.version.");
+    }
+
+    private static string Text(JsonNode? node) => node?.GetValue<string>() ?? "";
 
     private static void CheckLabels(JsonObject? labels, string path, List<string> problems)
     {
