@@ -9,10 +9,11 @@ namespace Rayfleet.Server.Tests.Kubernetes;
 [Collection(KubernetesCollection.Name)]
 public sealed class AutoscalerManifestTests
 {
-    private static JsonObject Autoscaling(ReleaseVersion release, string? headEnv = null)
+    private static JsonObject Autoscaling(ReleaseVersion release, KubernetesProviderOptions? options = null, string? headEnv = null)
     {
         var c = Named("autoscaling with idle timeout");
         if (headEnv is not null) c = c with { Spec = c.Spec with { Head = c.Spec.Head with { Env = headEnv } } };
+        if (options is not null) c = c with { Options = options };
         return Build(c, release: release);
     }
 
@@ -95,5 +96,34 @@ public sealed class AutoscalerManifestTests
         var pinned = Autoscaling(Release, headEnv: "RAY_enable_autoscaler_v2=0");
         Assert.Null(pinned["spec"]!["autoscalerOptions"]!["version"]);
         Assert.Equal([], KubeRayChecks.Check(pinned));
+    }
+
+    [Fact]
+    public void The_autoscaler_sidecar_gets_KubeRays_default_resources_explicitly_or_the_configured_ones_requests_equal_to_limits()
+    {
+        // KubeRay v1.7.0 common/pod.go ~989–998 (the default) and ~1006 (autoscalerOptions.resources replaces it whole).
+        var m = Autoscaling(Release);
+        Assert.Equal("""{"requests":{"cpu":"500m","memory":"512Mi"},"limits":{"cpu":"500m","memory":"512Mi"}}""",
+            m["spec"]!["autoscalerOptions"]!["resources"]!.ToJsonString());
+
+        var configured = Autoscaling(Release, new KubernetesProviderOptions { AutoscalerCpu = "1.5", AutoscalerMemory = "1.5Gi" });
+        Assert.Equal("""{"requests":{"cpu":"1500m","memory":"1536Mi"},"limits":{"cpu":"1500m","memory":"1536Mi"}}""",
+            configured["spec"]!["autoscalerOptions"]!["resources"]!.ToJsonString());
+        Assert.Equal([], CrdSchema.RayClusterV1.Validate(configured));
+
+        // No autoscaling, no sidecar: nothing to size.
+        Assert.Null(Build(Named("two worker groups, mixed case and millicores"))["spec"]!["autoscalerOptions"]);
+    }
+
+    [Fact]
+    public void Autoscaler_resources_that_are_no_quantities_stop_the_service_naming_the_setting()
+    {
+        var result = new KubernetesProviderOptionsValidator().Validate(null, new KubernetesProviderOptions
+        {
+            Host = "http://127.0.0.1:1", AutoscalerCpu = "half a core", AutoscalerMemory = "0",
+        });
+        Assert.True(result.Failed);
+        Assert.Contains("Rayfleet:Kubernetes:AutoscalerCpu 'half a core'", result.FailureMessage, StringComparison.Ordinal);
+        Assert.Contains("Rayfleet:Kubernetes:AutoscalerMemory '0'", result.FailureMessage, StringComparison.Ordinal);
     }
 }

@@ -108,7 +108,7 @@ public static partial class RayClusterManifest
         };
         if (input.Suspend is { } suspend) clusterSpec["suspend"] = suspend;
         clusterSpec["enableInTreeAutoscaling"] = spec.Head.EnableAutoScaling;
-        if (spec.Head.EnableAutoScaling) clusterSpec["autoscalerOptions"] = AutoscalerOptions(request);
+        if (spec.Head.EnableAutoScaling) clusterSpec["autoscalerOptions"] = AutoscalerOptions(request, options);
         if (gft)
         {
             var ft = new JsonObject { ["redisAddress"] = spec.Head.GftConfig!.RedisUrl };
@@ -190,18 +190,30 @@ public static partial class RayClusterManifest
 
     /// <summary>
     /// The autoscaler's options: its version (left out only when the head's env sets <c>RAY_enable_autoscaler_v2</c>
-    /// itself, which KubeRay refuses together with a version, <c>utils/validation.go</c> ~222) and the cluster-wide idle
-    /// timeout.
+    /// itself, which KubeRay refuses together with a version, <c>utils/validation.go</c> ~222), the cluster-wide idle
+    /// timeout, and the sidecar's resources with requests equal to limits, the same the head's queue demand counts
+    /// (KubeRay's default is 500m and 512Mi, <c>common/pod.go</c> ~989–998; set here so the two cannot drift apart).
     /// </summary>
-    private static JsonObject AutoscalerOptions(ProviderClusterRequest request)
+    private static JsonObject AutoscalerOptions(ProviderClusterRequest request, KubernetesProviderOptions options)
     {
         var autoscaler = new JsonObject();
         var userPinned = ClusterRules.ParseEnv(request.Spec.Head.Env).Any(e => e.Key == "RAY_enable_autoscaler_v2");
         if (!userPinned) autoscaler["version"] = AutoscalerVersion(request.Head.Release.RayVersion);
         autoscaler["idleTimeoutSeconds"] = request.Spec.Head.IdleTimeoutSeconds;
         autoscaler["upscalingMode"] = "Default";
+        var footprint = options.AutoscalerFootprint;
+        var cpu = CpuText(footprint.MilliCpu);
+        var memory = Quantity.FormatMemory(footprint.MemoryBytes);
+        autoscaler["resources"] = new JsonObject
+        {
+            ["requests"] = new JsonObject { ["cpu"] = cpu, ["memory"] = memory },
+            ["limits"] = new JsonObject { ["cpu"] = cpu, ["memory"] = memory },
+        };
         return autoscaler;
     }
+
+    private static string CpuText(long milliCpu) =>
+        milliCpu % 1000 == 0 ? (milliCpu / 1000).ToString(CultureInfo.InvariantCulture) : milliCpu.ToString(CultureInfo.InvariantCulture) + "m";
 
     /// <summary>
     /// A hash of what only new pods pick up: everything in the spec except replica counts, suspend and the instance
