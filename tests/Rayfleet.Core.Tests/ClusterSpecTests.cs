@@ -1,3 +1,4 @@
+using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
 
 namespace Rayfleet.Core.Tests;
@@ -169,6 +170,27 @@ public class ClusterSpecTests
         var demand = _current.Demand(_ => 0, new Dictionary<string, int> { ["WorkerGroup1"] = 5 });
 
         Assert.Equal(2m + 5m + 1m, demand.For("root_queue").Cu);
+    }
+
+    [Fact]
+    public void With_autoscaling_the_head_node_holds_the_providers_autoscaler_too()
+    {
+        var sidecar = new AutoscalerFootprint(500, 512L << 20);
+        var autoscaling = Specs.Cluster(Specs.Group("a", replica: 3, min: 1, max: 6)) is var s
+            ? s with { Head = s.Head with { EnableAutoScaling = true } }
+            : s;
+
+        // Head 2 cores/8Gi and sidecar 500m/512Mi are one node of 2.5 cores and 8.5Gi: 2.5 CU; the group at min 1 CU.
+        var root = autoscaling.Demand(_ => 0, autoscaler: sidecar).For("root_queue");
+        Assert.Equal((2500 + 1000, (8L << 30) + (512L << 20) + (4L << 30), 3.5m), (root.MilliCpu, root.MemoryBytes, root.Cu));
+
+        // Memory decides the head's CU here: max(1.5, 8.5 / 4) = 2.125, not 1 + 0.5 + the head's own 2.
+        var memoryBound = autoscaling with { Head = autoscaling.Head with { Cpu = "1" } };
+        Assert.Equal(2.125m + 1m, memoryBound.Demand(_ => 0, autoscaler: sidecar).For("root_queue").Cu);
+
+        // Without autoscaling no autoscaler runs, whatever the provider would run for one.
+        var fixedSize = autoscaling with { Head = autoscaling.Head with { EnableAutoScaling = false } };
+        Assert.Equal(2m + 3m, fixedSize.Demand(_ => 0, autoscaler: sidecar).For("root_queue").Cu);
     }
 
     [Fact]

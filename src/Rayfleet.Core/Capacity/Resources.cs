@@ -75,3 +75,13 @@ public sealed class QueueDemand
     public bool FitsWithin(QueueDemand other) =>
         _byQueue.All(kv => kv.Value.Cu <= other.For(kv.Key).Cu && kv.Value.Gpu <= other.For(kv.Key).Gpu);
 }
+
+/// <summary>
+/// The resources of the autoscaler process a provider runs beside a cluster's head while autoscaling is on. It shares
+/// the head's node (on Kubernetes it is a container of the head pod), so the head node's demand includes it. A provider
+/// that runs no autoscaler process has <see cref="None"/>.
+/// </summary>
+public sealed record AutoscalerFootprint(long MilliCpu, long MemoryBytes)
+{
+    public static readonly AutoscalerFootprint None = new(0, 0);
+}

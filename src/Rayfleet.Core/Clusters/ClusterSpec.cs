@@ -106,12 +106,19 @@ public sealed record ClusterSpec
 
     /// <summary>
     /// The queue demand of the cluster (semantics.md): head plus each group at replica, or at minReplica with
-    /// autoscaling on. <paramref name="gpuPerNode"/> resolves a gpuSpec to its GPU count.
+    /// autoscaling on. <paramref name="gpuPerNode"/> resolves a gpuSpec to its GPU count. With autoscaling on, the
+    /// head node also holds the provider's <paramref name="autoscaler"/> process, counted with the head as one node.
     /// </summary>
-    public QueueDemand Demand(Func<string?, int> gpuPerNode, IReadOnlyDictionary<string, int>? replicasOverride = null)
+    public QueueDemand Demand(
+        Func<string?, int> gpuPerNode, IReadOnlyDictionary<string, int>? replicasOverride = null, AutoscalerFootprint? autoscaler = null)
     {
         var demand = new QueueDemand();
-        demand.Add(Head.QueueName, NodeResources(Head.Cpu, Head.Memory, gpuPerNode(Head.GpuSpec), 1));
+        var sidecar = Head.EnableAutoScaling ? autoscaler ?? AutoscalerFootprint.None : AutoscalerFootprint.None;
+        // One node: CU is max(cores, GiB / 4) of head and autoscaler together, not the sum of two such maxima.
+        demand.Add(Head.QueueName, Resources.ForNodes(
+            (Quantity.ParseCpuMillis(Head.Cpu) ?? 0) + sidecar.MilliCpu,
+            (Quantity.ParseMemoryBytes(Head.Memory) ?? 0) + sidecar.MemoryBytes,
+            gpuPerNode(Head.GpuSpec), 1));
         foreach (var group in Workers)
         {
             var count = replicasOverride is not null && replicasOverride.TryGetValue(group.GroupName, out var n)

@@ -41,7 +41,7 @@ public static class RayClusterApi
         {
             var (spec, catalog) = await ValidateAsync(db, catalogs, workspace, request with { ClientToken = null }, ct);
             spec = ClusterSecrets.ProtectRedisPassword(spec, previous: null, protection);
-            CheckCapacity(catalogs, catalog, spec);
+            CheckCapacity(catalogs, catalog, spec, workspace.Provider);
 
             var now = time.Now();
             var id = Ids.Cluster();
@@ -66,7 +66,7 @@ public static class RayClusterApi
             };
             db.Clusters.Add(row);
             // Its place in line for admission (QueuedAt) and what it asks for are known now, in the same transaction.
-            db.Demands.AddRange(QueueAdmissionService.DemandRows(id, workspaceId, catalogs.Demand(spec)));
+            db.Demands.AddRange(QueueAdmissionService.DemandRows(id, workspaceId, catalogs.Demand(spec, row.Provider)));
             return new Mutation(new CreateRayClusterResponse(http.RequestId(), id), () => reconciler.Enqueue(id));
         }, ct);
     }
@@ -115,7 +115,7 @@ public static class RayClusterApi
             var merged = ClusterSpecMapping.Merge(current, request with { ClientToken = null });
             var (spec, catalog) = await ValidateAsync(db, catalogs, workspace, merged, ct);
             spec = ClusterSecrets.ProtectRedisPassword(spec, current, protection);
-            CheckCapacity(catalogs, catalog, spec);
+            CheckCapacity(catalogs, catalog, spec, row.Provider);
 
             var json = spec.ToJson();
             if (json != row.SpecJson)
@@ -205,7 +205,7 @@ public static class RayClusterApi
     private static async Task ReplaceDemandAsync(RayfleetDbContext db, Catalogs catalogs, ClusterRow row, ClusterSpec spec, CancellationToken ct)
     {
         db.Demands.RemoveRange(await db.Demands.Where(d => d.ClusterId == row.Id).ToListAsync(ct));
-        db.Demands.AddRange(QueueAdmissionService.DemandRows(row.Id, row.WorkspaceId, catalogs.Demand(spec)));
+        db.Demands.AddRange(QueueAdmissionService.DemandRows(row.Id, row.WorkspaceId, catalogs.Demand(spec, row.Provider)));
     }
 
     private static ApiException ClusterNotFound(string clusterId) =>
@@ -223,9 +223,9 @@ public static class RayClusterApi
     }
 
     /// <summary>A cluster that can never fit its queues is refused now; one that only has to wait is accepted.</summary>
-    private static void CheckCapacity(Catalogs catalogs, WorkspaceCatalog catalog, ClusterSpec spec)
+    private static void CheckCapacity(Catalogs catalogs, WorkspaceCatalog catalog, ClusterSpec spec, string provider)
     {
-        var decision = QueueAdmission.Decide(catalogs.Demand(spec), catalog.Capacities, new QueueDemand());
+        var decision = QueueAdmission.Decide(catalogs.Demand(spec, provider), catalog.Capacities, new QueueDemand());
         if (decision.Verdict == AdmissionVerdict.NeverFits)
             throw new ApiException(400, ErrorCodes.QuotaExceeded, decision.Message);
     }

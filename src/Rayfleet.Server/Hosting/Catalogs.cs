@@ -15,11 +15,21 @@ public sealed record ReleaseVersion(
     public string Setting { get; init; } = $"{RayfleetOptions.Section}:ReleaseVersions";
 }
 
-/// <summary>Release versions and GPU instance types, from configuration.</summary>
+/// <summary>
+/// The autoscaler process that a provider runs beside the head of an autoscaling cluster, registered by that provider.
+/// A provider that registers none runs no autoscaler process (local and simulated hold a group within what admission
+/// granted themselves), and its clusters' demand has nothing beside the head.
+/// </summary>
+public sealed record ProviderAutoscaler(string Provider, AutoscalerFootprint Footprint);
+
+/// <summary>Release versions and GPU instance types, from configuration; each provider's autoscaler, from its registration.</summary>
 public sealed class Catalogs
 {
-    public Catalogs(IOptions<RayfleetOptions> options)
+    private readonly Dictionary<string, AutoscalerFootprint> _autoscalers;
+
+    public Catalogs(IOptions<RayfleetOptions> options, IEnumerable<ProviderAutoscaler>? autoscalers = null)
     {
+        _autoscalers = (autoscalers ?? []).ToDictionary(a => a.Provider, a => a.Footprint, StringComparer.Ordinal);
         var o = options.Value;
         Releases = [.. o.ReleaseVersions.Select((r, i) => new ReleaseVersion(
             r.DisplayReleaseVersion, r.RayVersion, r.PythonVersion, r.Image, r.RayCommand, r.State, r.Type, r.IsDefault)
@@ -40,7 +50,16 @@ public sealed class Catalogs
     public int GpuPerNode(string? gpuSpec) =>
         gpuSpec is not null && GpuTypes.TryGetValue(gpuSpec, out var g) ? g.GpuCount : 0;
 
-    public QueueDemand Demand(ClusterSpec spec, IReadOnlyDictionary<string, int>? replicas = null) => spec.Demand(GpuPerNode, replicas);
+    /// <summary>What the autoscaler of an autoscaling cluster on <paramref name="provider"/> takes beside the head.</summary>
+    public AutoscalerFootprint Autoscaler(string provider) =>
+        _autoscalers.TryGetValue(provider, out var footprint) ? footprint : AutoscalerFootprint.None;
+
+    /// <summary>
+    /// The queue demand of a cluster on <paramref name="provider"/>: one computation for the API (capacity check, demand
+    /// index) and for admission, counting what actually runs there.
+    /// </summary>
+    public QueueDemand Demand(ClusterSpec spec, string provider, IReadOnlyDictionary<string, int>? replicas = null) =>
+        spec.Demand(GpuPerNode, replicas, Autoscaler(provider));
 }
 
 /// <summary>The workspace's queues, network services and volumes plus the catalogues, as the validator sees them.</summary>

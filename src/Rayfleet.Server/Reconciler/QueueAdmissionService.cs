@@ -73,7 +73,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
             var admitted = row.AdmittedReplicasJson is not null;
             var held = new QueueDemand();
             foreach (var r in own) held.Add(r.QueueName, new Resources(r.MilliCpu, r.MemoryBytes, r.MilliCu / 1000m, r.Gpu));
-            var demand = catalogs.Demand(runSpec, replicas);
+            var demand = catalogs.Demand(runSpec, row.Provider, replicas);
             var capacities = await CapacitiesAsync(db, row.WorkspaceId, ct);
             var used = await UsedAsync(db, row.WorkspaceId, row.Id, ct);
 

@@ -62,7 +62,7 @@ public sealed class FakeKubeRay(FakeKubeApiServer api)
                 remaining.Remove(existing);
                 continue;
             }
-            api.Put("pods", NewPod(ns, name, type, group, template));
+            api.Put("pods", NewPod(ns, name, type, group, template, spec));
         }
         foreach (var extra in remaining) api.Remove("pods", ns, PodName(extra));
 
@@ -139,7 +139,7 @@ public sealed class FakeKubeRay(FakeKubeApiServer api)
     private static bool Ready(JsonObject pod) =>
         (pod["status"]?["conditions"] as JsonArray)?.OfType<JsonObject>().Any(c => c["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True") == true;
 
-    private JsonObject NewPod(string ns, string cluster, string type, string group, JsonObject template)
+    private JsonObject NewPod(string ns, string cluster, string type, string group, JsonObject template, JsonObject spec)
     {
         var suffix = RandomNumberGenerator.GetString("abcdefghijklmnopqrstuvwxyz0123456789", 5);
         var name = type == "head" ? $"{cluster}-head-{suffix}" : $"{cluster}-{group}-worker-{suffix}";
@@ -150,12 +150,38 @@ public sealed class FakeKubeRay(FakeKubeApiServer api)
         labels["ray.io/is-ray-node"] = "yes";
         var container = template["spec"]!["containers"]![0]!;
         var ready = PodsBecomeReady;
+        var podSpec = new JsonObject
+        {
+            ["containers"] = new JsonArray(new JsonObject
+            {
+                ["name"] = container["name"]!.GetValue<string>(),
+                ["image"] = container["image"]!.GetValue<string>(),
+                ["resources"] = container["resources"]?.DeepClone(),
+            }),
+        };
+        if (spec["enableInTreeAutoscaling"]?.GetValue<bool>() == true)
+        {
+            // KubeRay v1.7.0 common/pod.go ~251–283: the head gets the autoscaler sidecar, 500m/512Mi unless
+            // autoscalerOptions.resources says otherwise (~989–998, ~1006); only version v2 makes restartPolicy Never.
+            if (type == "head")
+                podSpec["containers"]!.AsArray().Add(new JsonObject
+                {
+                    ["name"] = "autoscaler",
+                    ["image"] = container["image"]!.GetValue<string>(),
+                    ["resources"] = spec["autoscalerOptions"]?["resources"]?.DeepClone() ?? new JsonObject
+                    {
+                        ["requests"] = new JsonObject { ["cpu"] = "500m", ["memory"] = "512Mi" },
+                        ["limits"] = new JsonObject { ["cpu"] = "500m", ["memory"] = "512Mi" },
+                    },
+                });
+            if (spec["autoscalerOptions"]?["version"]?.GetValue<string>() == "v2") podSpec["restartPolicy"] = "Never";
+        }
         return new JsonObject
         {
             ["apiVersion"] = "v1",
             ["kind"] = "Pod",
             ["metadata"] = new JsonObject { ["name"] = name, ["namespace"] = ns, ["labels"] = labels },
-            ["spec"] = new JsonObject { ["containers"] = new JsonArray(new JsonObject { ["name"] = container["name"]!.GetValue<string>(), ["image"] = container["image"]!.GetValue<string>() }) },
+            ["spec"] = podSpec,
             ["status"] = ready
                 ? new JsonObject
                 {

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.Options;
+using Rayfleet.Core.Capacity;
 
 namespace Rayfleet.Server.Providers.Kubernetes;
 
@@ -55,6 +56,19 @@ public sealed class KubernetesProviderOptions
     /// <summary>Tolerations added to pods that request GPUs; the default tolerates the usual GPU node taint.</summary>
     public List<TolerationOptions> GpuTolerations { get; set; } =
         [new TolerationOptions { Key = "nvidia.com/gpu", Operator = "Exists", Effect = "NoSchedule" }];
+
+    /// <summary>
+    /// CPU of the autoscaler sidecar KubeRay adds to the head pod of an autoscaling cluster, set as its request and
+    /// limit in <c>autoscalerOptions.resources</c> and counted in the head's queue demand. KubeRay's own default.
+    /// </summary>
+    public string AutoscalerCpu { get; set; } = "500m";
+
+    /// <summary>Memory of the autoscaler sidecar, like <see cref="AutoscalerCpu"/>.</summary>
+    public string AutoscalerMemory { get; set; } = "512Mi";
+
+    /// <summary>The autoscaler sidecar's resources as the manifest sets them and the queue demand counts them.</summary>
+    public AutoscalerFootprint AutoscalerFootprint =>
+        new(Quantity.ParseCpuMillis(AutoscalerCpu) ?? 0, Quantity.ParseMemoryBytes(AutoscalerMemory) ?? 0);
 
     /// <summary>Label RayClusters with <c>kueue.x-k8s.io/queue-name</c> (the head's queue, as a DNS name).</summary>
     public bool KueueQueueLabel { get; set; }
@@ -152,6 +166,10 @@ public sealed partial class KubernetesProviderOptionsValidator : IValidateOption
         foreach (var t in options.GpuTolerations)
             if (t.Operator is not ("Exists" or "Equal"))
                 failures.Add($"Rayfleet:Kubernetes:GpuTolerations: operator '{t.Operator}' must be Exists or Equal.");
+        if (Quantity.ParseCpuMillis(options.AutoscalerCpu) is null)
+            failures.Add($"Rayfleet:Kubernetes:AutoscalerCpu '{options.AutoscalerCpu}' is not a positive CPU quantity such as 500m or 1.");
+        if (Quantity.ParseMemoryBytes(options.AutoscalerMemory) is null)
+            failures.Add($"Rayfleet:Kubernetes:AutoscalerMemory '{options.AutoscalerMemory}' is not a positive memory quantity such as 512Mi or 1Gi.");
         if (options.RequestTimeout <= TimeSpan.Zero) failures.Add("Rayfleet:Kubernetes:RequestTimeout must be positive.");
         if (options.RetryAttempts < 1) failures.Add("Rayfleet:Kubernetes:RetryAttempts must be at least 1.");
         if (options.RetryBaseDelay < TimeSpan.Zero || options.RetryMaxDelay < options.RetryBaseDelay)

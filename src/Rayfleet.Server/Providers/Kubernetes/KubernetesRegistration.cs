@@ -16,6 +16,8 @@ public static class KubernetesRegistration
         services.AddSingleton<IKubernetes>(sp => new k8s.Kubernetes(ClientConfiguration(sp.GetRequiredService<IOptions<KubernetesProviderOptions>>().Value)));
         services.AddSingleton<KubernetesProvider>();
         services.AddSingleton<IClusterProvider>(sp => sp.GetRequiredService<KubernetesProvider>());
+        // KubeRay's autoscaler sidecar shares the head pod: queue demand counts what the manifest gives it.
+        services.AddSingleton(sp => new ProviderAutoscaler(Name, sp.GetRequiredService<IOptions<KubernetesProviderOptions>>().Value.AutoscalerFootprint));
         return services;
     }
 

@@ -108,14 +108,7 @@ public static partial class RayClusterManifest
         };
         if (input.Suspend is { } suspend) clusterSpec["suspend"] = suspend;
         clusterSpec["enableInTreeAutoscaling"] = spec.Head.EnableAutoScaling;
-        if (spec.Head.EnableAutoScaling)
-        {
-            clusterSpec["autoscalerOptions"] = new JsonObject
-            {
-                ["idleTimeoutSeconds"] = spec.Head.IdleTimeoutSeconds,
-                ["upscalingMode"] = "Default",
-            };
-        }
+        if (spec.Head.EnableAutoScaling) clusterSpec["autoscalerOptions"] = AutoscalerOptions(request, options);
         if (gft)
         {
             var ft = new JsonObject { ["redisAddress"] = spec.Head.GftConfig!.RedisUrl };
@@ -171,6 +164,56 @@ public static partial class RayClusterManifest
         manifest["metadata"]!["annotations"]![RayfleetLabels.PodShape] = PodShapeHash(manifest);
         return manifest;
     }
+
+    /// <summary>The first Ray version whose autoscaler Rayfleet runs as v2 (the one KubeRay's docs recommend from then on).</summary>
+    public static readonly Version AutoscalerV2Since = new(2, 47, 0);
+
+    /// <summary>
+    /// <c>v2</c> when the head runs Ray <see cref="AutoscalerV2Since"/> or later, else <c>v1</c>. Said explicitly: KubeRay
+    /// infers nothing from <c>rayVersion</c>; only <c>autoscalerOptions.version: v2</c> makes it set the autoscaler's v2
+    /// environment and <c>restartPolicy: Never</c> (KubeRay v1.7.0 <c>utils/util.go</c> ~756, <c>common/pod.go</c>
+    /// ~278–283, ~698) and allow a group's own <c>idleTimeoutSeconds</c> (<c>utils/validation.go</c> ~1006–1027).
+    /// A version Rayfleet cannot read gets v1, which every Ray release KubeRay supports runs.
+    /// </summary>
+    public static string AutoscalerVersion(string rayVersion)
+    {
+        var parts = rayVersion.Split('.');
+        static int? Number(string part)
+        {
+            var digits = new string([.. part.TakeWhile(char.IsAsciiDigit)]);
+            return digits.Length is > 0 and <= 9 ? int.Parse(digits, CultureInfo.InvariantCulture) : null;
+        }
+        if (parts.Length < 2 || Number(parts[0]) is not { } major || Number(parts[1]) is not { } minor) return "v1";
+        var patch = parts.Length > 2 ? Number(parts[2]) ?? 0 : 0;
+        return new Version(major, minor, patch) >= AutoscalerV2Since ? "v2" : "v1";
+    }
+
+    /// <summary>
+    /// The autoscaler's options: its version (left out only when the head's env sets <c>RAY_enable_autoscaler_v2</c>
+    /// itself, which KubeRay refuses together with a version, <c>utils/validation.go</c> ~222), the cluster-wide idle
+    /// timeout, and the sidecar's resources with requests equal to limits, the same the head's queue demand counts
+    /// (KubeRay's default is 500m and 512Mi, <c>common/pod.go</c> ~989–998; set here so the two cannot drift apart).
+    /// </summary>
+    private static JsonObject AutoscalerOptions(ProviderClusterRequest request, KubernetesProviderOptions options)
+    {
+        var autoscaler = new JsonObject();
+        var userPinned = ClusterRules.ParseEnv(request.Spec.Head.Env).Any(e => e.Key == "RAY_enable_autoscaler_v2");
+        if (!userPinned) autoscaler["version"] = AutoscalerVersion(request.Head.Release.RayVersion);
+        autoscaler["idleTimeoutSeconds"] = request.Spec.Head.IdleTimeoutSeconds;
+        autoscaler["upscalingMode"] = "Default";
+        var footprint = options.AutoscalerFootprint;
+        var cpu = CpuText(footprint.MilliCpu);
+        var memory = Quantity.FormatMemory(footprint.MemoryBytes);
+        autoscaler["resources"] = new JsonObject
+        {
+            ["requests"] = new JsonObject { ["cpu"] = cpu, ["memory"] = memory },
+            ["limits"] = new JsonObject { ["cpu"] = cpu, ["memory"] = memory },
+        };
+        return autoscaler;
+    }
+
+    private static string CpuText(long milliCpu) =>
+        milliCpu % 1000 == 0 ? (milliCpu / 1000).ToString(CultureInfo.InvariantCulture) : milliCpu.ToString(CultureInfo.InvariantCulture) + "m";
 
     /// <summary>
     /// A hash of what only new pods pick up: everything in the spec except replica counts, suspend and the instance
