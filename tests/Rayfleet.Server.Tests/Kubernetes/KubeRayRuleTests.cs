@@ -51,6 +51,8 @@ public sealed class KubeRayRuleTests
             (() => { var m = Plain(); SetEnv(HeadContainer(m), ("RAY_REDIS_ADDRESS", "redis:6379")); return m; }, "without gcsFaultToleranceOptions"),
         ["validation.go:206-212 head RAY_enable_autoscaler_v2=true without autoscaling"] =
             (() => { var m = Plain(); SetEnv(HeadContainer(m), ("RAY_enable_autoscaler_v2", "true")); return m; }, "autoscaling is off"),
+        ["util.go:756 + validation.go:1006-1027 a group's idleTimeoutSeconds on Ray 2.55 without autoscalerOptions.version: v2 is never inferred"] =
+            (() => { var m = Plain(); m["spec"]!["rayVersion"] = "2.55.1"; Group(m, 0)["idleTimeoutSeconds"] = 60; return m; }, "idleTimeoutSeconds needs autoscaler v2"),
         ["validation.go:173-176 head REDIS_PASSWORD with gcsFaultToleranceOptions"] =
             (() => { var m = Gft(); SetEnv(HeadContainer(m), ("REDIS_PASSWORD", "x")); return m; }, "REDIS_PASSWORD in env"),
     };
@@ -74,6 +76,15 @@ public sealed class KubeRayRuleTests
             () => { var m = Gft(); m["spec"]!["gcsFaultToleranceOptions"]!.AsObject().Remove("redisAddress"); return m; },
         ["validation.go:153-156 an empty ray.io/ft-enabled annotation with gcsFaultToleranceOptions"] =
             () => { var m = Gft(); m["metadata"]!["annotations"]!["ray.io/ft-enabled"] = ""; return m; },
+        ["validation.go:1020-1023 a group's idleTimeoutSeconds with the head's RAY_enable_autoscaler_v2=true"] =
+            () =>
+            {
+                var m = Plain();
+                m["spec"]!["enableInTreeAutoscaling"] = true;
+                SetEnv(HeadContainer(m), ("RAY_enable_autoscaler_v2", "true"));
+                Group(m, 0)["idleTimeoutSeconds"] = 60;
+                return m;
+            },
         ["validation.go:125-138 replicas outside [minReplicas, maxReplicas]: KubeRay checks only min and max"] =
             () => { var m = Plain(); Group(m, 0)["replicas"] = 9; return m; },
     };

@@ -46,10 +46,12 @@ public static partial class KubeRayChecks
         var autoscaling = spec["enableInTreeAutoscaling"]?.GetValue<bool>() == true;
         var autoscalerVersionSet = spec["autoscalerOptions"]?["version"] is not null;
         var gft = spec["gcsFaultToleranceOptions"] is JsonObject;
-        var rayVersion = spec["rayVersion"]?.GetValue<string>();
-        // From Ray 2.47.0 the autoscaler is v2 unless pinned (kuberay.md §2.1).
-        var autoscalerV2 = autoscaling && (spec["autoscalerOptions"]?["version"]?.GetValue<string>() == "v2"
-                                           || (!autoscalerVersionSet && Version.TryParse(rayVersion, out var v) && v >= new Version(2, 47, 0)));
+        // IsAutoscalingV2Enabled (util.go:756): only what autoscalerOptions.version says, never inferred from rayVersion.
+        var versionV2 = spec["autoscalerOptions"]?["version"]?.GetValue<string>() == "v2";
+        var rayContainer = (spec["headGroupSpec"]?["template"]?["spec"]?["containers"] as JsonArray)?.FirstOrDefault() as JsonObject;
+        // validateWorkerGroupIdleTimeout (validation.go:1006-1027) also takes the head's RAY_enable_autoscaler_v2 of "1" or "true".
+        var idleTimeoutAllowed = versionV2 || (rayContainer?["env"] as JsonArray)?.OfType<JsonObject>()
+            .FirstOrDefault(e => e["name"]?.GetValue<string>() == "RAY_enable_autoscaler_v2")?["value"]?.GetValue<string>() is "1" or "true";
 
         var ftAnnotation = metadata?["annotations"]?["ray.io/ft-enabled"]?.GetValue<string>() ?? "";
         // validation.go:153-156
@@ -80,7 +82,7 @@ public static partial class KubeRayChecks
                 if (!autoscaling && (min is null || max is null)) problems.Add($"{path}: minReplicas and maxReplicas are required when autoscaling is off.");
                 if (min < 0 || max < 0) problems.Add($"{path}: minReplicas and maxReplicas must not be negative.");
                 if (min > max) problems.Add($"{path}: minReplicas ({min}) is greater than maxReplicas ({max}).");
-                if (group["idleTimeoutSeconds"] is not null && !autoscalerV2)
+                if (group["idleTimeoutSeconds"] is not null && !idleTimeoutAllowed)
                     problems.Add($"{path}.idleTimeoutSeconds needs autoscaler v2.");
                 // validation.go:197-203 (only behind the RayJobDeletionPolicy gate, whose setting Rayfleet cannot see) and 214-220.
                 if (group["suspend"]?.GetValue<bool>() == true)
@@ -108,7 +110,8 @@ public static partial class KubeRayChecks
             // validation.go:72-100
             if (rayStart?.ContainsKey("labels") == true) problems.Add($"{path}.rayStartParams cannot set labels; use the group's labels.");
             CheckLabels(group["labels"] as JsonObject, $"{path}.labels", problems);
-            if (autoscalerV2 && template["spec"]?["restartPolicy"]?.GetValue<string>() is { } policy && policy != "Never")
+            // validation.go:224-236, inside the autoscaling branch.
+            if (autoscaling && versionV2 && template["spec"]?["restartPolicy"]?.GetValue<string>() is { } policy && policy != "Never")
                 problems.Add($"{path}: with autoscaler v2 the pod restartPolicy must be Never or unset, not {policy}.");
         }
 
