@@ -566,7 +566,6 @@ public class ClusterRulesTests
     [Theory]
     [InlineData("num-cpus=1")]
     [InlineData("-n")]
-    [InlineData("--num-cpus 4")]
     [InlineData("--")]
     [InlineData("--=1")]
     public void Ray_start_params_that_are_not_flag_tokens_are_rejected(string parameters)
@@ -578,8 +577,9 @@ public class ClusterRulesTests
 
     [Theory]
     [InlineData("--num-cpus=0 --num-gpus=0")]
-    [InlineData("--dashboard-host=0.0.0.0\t--include-dashboard")]
-    [InlineData("--resources={\"x\":1}")]
+    [InlineData("--dashboard-host=0.0.0.0\t--include-dashboard=false")]
+    [InlineData("--resources='{\"x\":1}'")]
+    [InlineData("--num-cpus 2 --node-name 'my node'")]
     [InlineData("")]
     public void Ray_start_flag_tokens_are_accepted(string parameters)
     {
@@ -588,12 +588,45 @@ public class ClusterRulesTests
         Assert.Equal(parameters, spec.Head.RayStartParams);
     }
 
-    [Fact]
-    public void SplitRayStartParams_splits_on_any_whitespace()
+    // Issue 9 point 7: KubeRay runs these through /bin/bash -c (util.go ~1005, pod.go ~1518 convertParamMap) and the local
+    // provider without a shell; each of these meant something different on the two, and is now refused at Create.
+    [Theory]
+    [InlineData("--include-dashboard", "takes a value")]
+    [InlineData("--include-dashboard --disable-usage-stats", "takes a value")]
+    [InlineData("--resources={\"x\":1}", "JSON object")]
+    [InlineData("--node-name=$HOSTNAME", "nothing is expanded")]
+    [InlineData("--node-name=\"$HOSTNAME\"", "nothing is expanded")]
+    [InlineData("--temp-dir='/tmp/a", "closing")]
+    [InlineData("--disable-usage-stats=yes", "is a switch")]
+    [InlineData("--my-flag value", "does not know whether --my-flag takes a value")]
+    [InlineData("--num-cpus=1 --num-cpus=2", "given twice")]
+    [InlineData("--num-cpus=1.5", "whole number")]
+    [InlineData("--redis-password='p w'", "--redis-password")]
+    public void Ray_start_params_without_one_meaning_on_every_provider_are_rejected(string parameters, string reason)
     {
-        Assert.Equal(["--a=1", "--b", "--c=x"], ClusterRules.SplitRayStartParams(" --a=1\t--b\n\r--c=x  ").ToArray());
-        Assert.Empty(ClusterRules.SplitRayStartParams(null));
+        var p = SingleProblem(Requests.Valid() with { HeadSpec = Requests.Head() with { RayStartParams = parameters } },
+            ErrorCodes.InvalidParameter, "headSpec.rayStartParams");
+        Assert.Contains(reason, p.Message);
     }
+
+    // Issue 9 point 5: Ray's --num-cpus is an int (ray start, type=int); Ray must not schedule more CPUs than the queue
+    // accounts for the node, which KubeRay's own rounding up of the CPU limit would do (pod.go ~1394-1397).
+    [Theory]
+    [InlineData("2", "--num-cpus=3")]
+    [InlineData("2500m", "--num-cpus=3")]
+    [InlineData("0.5", "--num-cpus=1")]
+    public void Num_cpus_above_the_whole_cores_of_cpu_is_rejected(string cpu, string parameters)
+    {
+        var p = SingleProblem(Requests.Valid(Requests.Worker(cpu: cpu) with { RayStartParams = parameters }),
+            ErrorCodes.InvalidParameter, "workerSpec[0].rayStartParams");
+        Assert.Contains("whole cores", p.Message);
+    }
+
+    [Theory]
+    [InlineData("2500m", "--num-cpus=2")]
+    [InlineData("0.5", "--num-cpus=0")]
+    public void Num_cpus_up_to_the_whole_cores_of_cpu_is_accepted(string cpu, string parameters) =>
+        Accepted(Requests.Valid(Requests.Worker(cpu: cpu) with { RayStartParams = parameters }));
 
     // ---- extraParam ----
 

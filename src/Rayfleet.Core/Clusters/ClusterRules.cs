@@ -61,9 +61,6 @@ public static partial class ClusterRules
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*\\z", RegexOptions.CultureInvariant)]
     private static partial Regex EnvNamePattern();
 
-    [GeneratedRegex("^--[A-Za-z0-9][A-Za-z0-9_-]*(=.*)?\\z", RegexOptions.CultureInvariant)]
-    private static partial Regex RayFlagPattern();
-
     public static bool SameGroup(string a, string b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
 
     public static (ClusterSpec? Spec, IReadOnlyList<Problem> Problems) Validate(RayClusterRequest request, IClusterCatalog catalog)
@@ -120,7 +117,7 @@ public static partial class ClusterRules
             CheckGpu(head.GpuSpec, "headSpec.gpuSpec", catalog, problems);
             CheckRelease(head.DisplayReleaseVersion, "headSpec.displayReleaseVersion", catalog, problems);
             CheckEnv(head.Env, "headSpec.env", problems);
-            CheckRayStartParams(head.RayStartParams, "headSpec.rayStartParams", problems);
+            CheckRayStartParams(head.RayStartParams, head.Cpu, "headSpec.rayStartParams", problems);
             if (head.GftEnabled == true && string.IsNullOrWhiteSpace(head.GftConfig?.RedisUrl))
                 problems.Add(Invalid("headSpec.gftConfig.redisUrl", "is required when gftEnabled is true"));
             CheckLength(head.GftConfig?.RedisUrl, "headSpec.gftConfig.redisUrl", MaxRedisUrlLength, problems);
@@ -218,7 +215,7 @@ public static partial class ClusterRules
         CheckQueue(dto.QueueName, $"{path}.queueName", catalog, problems);
         CheckRelease(dto.DisplayReleaseVersion, $"{path}.displayReleaseVersion", catalog, problems);
         CheckEnv(dto.Env, $"{path}.env", problems);
-        CheckRayStartParams(dto.RayStartParams, $"{path}.rayStartParams", problems);
+        CheckRayStartParams(dto.RayStartParams, dto.Cpu, $"{path}.rayStartParams", problems);
 
         if (problems.Count > before) return null;
         return new WorkerGroupSpec
@@ -365,37 +362,34 @@ public static partial class ClusterRules
         }
     }
 
-    private static void CheckRayStartParams(string? parameters, string field, List<Problem> problems)
+    private static void CheckRayStartParams(string? parameters, string? cpu, string field, List<Problem> problems)
     {
         if (parameters is { Length: > MaxRayStartParamsLength })
         {
             problems.Add(Invalid(field, $"must be at most {MaxRayStartParamsLength} characters, got {parameters.Length}"));
             return;
         }
-        var tokens = 0;
-        foreach (var token in SplitRayStartParams(parameters))
+        if (!RayStartOptions.TryParse(parameters, MaxRayStartParams, out var options, out var error))
         {
-            if (++tokens > MaxRayStartParams)
-            {
-                problems.Add(Invalid(field, $"must have at most {MaxRayStartParams} flags"));
-                return;
-            }
-            if (!RayFlagPattern().IsMatch(token))
-            {
-                problems.Add(Invalid(field, $"{Shown(token)} is not a --flag or --flag=value token"));
-                return;
-            }
-            var flag = token.Split('=', 2)[0];
-            if (OwnedFlags.Contains(flag))
-            {
-                problems.Add(Invalid(field, $"{flag} is set by Rayfleet and cannot be passed"));
-                return;
-            }
+            problems.Add(Invalid(field, error!));
+            return;
         }
+        if (options.Options.FirstOrDefault(o => OwnedFlags.Contains("--" + o.Name)) is { } owned)
+        {
+            problems.Add(Invalid(field, $"--{owned.Name} is set by Rayfleet and cannot be passed"));
+            return;
+        }
+        if (options.CheckValues() is { } bad)
+        {
+            problems.Add(Invalid(field, bad));
+            return;
+        }
+        // Ray's logical CPUs must not exceed what the queue accounts for the node (README, "Fractional CPU").
+        if (options.Find("num-cpus")?.Value is { } cpus && Quantity.ParseCpuMillis(cpu) is { } milli
+            && long.Parse(cpus, System.Globalization.CultureInfo.InvariantCulture) > RayStartOptions.WholeCores(milli))
+            problems.Add(Invalid(field,
+                $"--num-cpus={cpus} is more than the {RayStartOptions.WholeCores(milli)} whole cores of cpu {Shown(cpu!)}; Ray would schedule more CPUs than the queue accounts"));
     }
-
-    public static IEnumerable<string> SplitRayStartParams(string? parameters) =>
-        (parameters ?? "").Split([' ', '\t', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries);
 
     /// <summary>Parsed env lines, in order.</summary>
     public static IReadOnlyList<KeyValuePair<string, string>> ParseEnv(string? env) =>

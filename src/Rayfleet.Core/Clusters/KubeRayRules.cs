@@ -66,21 +66,14 @@ public static class KubeRayRules
     }
 
     /// <summary>
-    /// The <c>rayStartParams</c> map of the RayCluster: <c>--key=value</c> is <c>key: value</c>, a bare <c>--flag</c> is
-    /// <c>flag: "true"</c>, a later token for the same key wins.
+    /// The names and values of <c>rayStartParams</c> as the RayCluster carries them (<see cref="RayStartOptions"/>): a
+    /// switch is <c>"true"</c>, a switch given as false is absent. Text that does not parse has no map; the cluster rules
+    /// report it.
     /// </summary>
-    public static IReadOnlyDictionary<string, string> RayStartParamMap(string? parameters)
-    {
-        var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var token in ClusterRules.SplitRayStartParams(parameters))
-        {
-            var flag = token.TrimStart('-');
-            var eq = flag.IndexOf('=', StringComparison.Ordinal);
-            if (eq < 0) map[flag] = "true";
-            else map[flag[..eq]] = flag[(eq + 1)..];
-        }
-        return map;
-    }
+    public static IReadOnlyDictionary<string, string> RayStartParamMap(string? parameters) =>
+        RayStartOptions.TryParse(parameters, int.MaxValue, out var options, out _)
+            ? options.Options.ToDictionary(o => o.Name, o => o.Value ?? "true", StringComparer.Ordinal)
+            : new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>The head container's env as the manifest writes it: one entry per name, the later line winning.</summary>
     private static Dictionary<string, string> EnvMap(string? env)

@@ -359,7 +359,7 @@ public sealed class ValidationTests
         var (host, api, ws) = await StartAsync();
         using var _ = host;
         const string env = "MY_ENV=hello\nMY_ENV2=hello2\n_X=a=b";
-        const string flags = "--num-cpus=0 --num-gpus=0 --include-dashboard";
+        const string flags = "--num-cpus=0 --num-gpus=0 --include-dashboard=false --resources='{\"x\": 1}'";
         var cluster = await CreateAndGetAsync(api, ws, Bodies.Cluster()
             .Set("headSpec.env", JsonValue.Create(env).ToJsonString())
             .Set("headSpec.rayStartParams", JsonValue.Create(flags).ToJsonString())
@@ -388,6 +388,16 @@ public sealed class ValidationTests
     [InlineData("-n 1")]
     [InlineData("--")]
     public async Task RayStartParams_token_that_is_not_a_flag_is_rejected(string flags) =>
+        await AssertRejectedAsync(Bodies.Cluster().Set("headSpec.rayStartParams", JsonValue.Create(flags).ToJsonString()),
+            "InvalidParameter", "headSpec.rayStartParams");
+
+    // Issue 9 point 7: each of these reached ray start differently through KubeRay's bash -c (util.go ~1005, pod.go ~1518
+    // convertParamMap) than through the local provider's argv, and is now a 400 at Create on every provider.
+    [Theory]
+    [InlineData("--include-dashboard --disable-usage-stats")]
+    [InlineData("--resources={\"x\":1}")]
+    [InlineData("--node-name=$POD_NAME")]
+    public async Task RayStartParams_without_one_meaning_on_both_providers_are_rejected(string flags) =>
         await AssertRejectedAsync(Bodies.Cluster().Set("headSpec.rayStartParams", JsonValue.Create(flags).ToJsonString()),
             "InvalidParameter", "headSpec.rayStartParams");
 

@@ -195,8 +195,23 @@ public sealed class ManifestTests
         var m = Build(Named("env and rayStartParams"));
         Assert.Equal("""[{"name":"A","value":"3"},{"name":"B","value":"two words"}]""", HeadContainer(m)["env"]!.ToJsonString());
         Assert.Equal("""{"dashboard-host":"0.0.0.0","disable-usage-stats":"true","num-cpus":"0","object-store-memory":"1000000000"}""", Head(m)["rayStartParams"]!.ToJsonString());
-        Assert.Equal("""{"num-gpus":"0"}""", Group(m, 0)["rayStartParams"]!.ToJsonString());
+        Assert.Equal("""{"num-cpus":"4","num-gpus":"0"}""", Group(m, 0)["rayStartParams"]!.ToJsonString());
         Assert.Equal("""[{"name":"OMP_NUM_THREADS","value":"4"}]""", GroupContainer(m, 0)["env"]!.ToJsonString());
+    }
+
+    // Issue 9 point 5. KubeRay v1.7.0 pod.go ~1394-1397: without num-cpus in rayStartParams it writes
+    // strconv.FormatInt(cpu.Value(), 10) of the CPU limit, and Quantity.Value() rounds up, so a 500m node would tell Ray
+    // it has 1 CPU while the queue accounts 0.5. Rayfleet says the whole cores, rounded down, as the local provider does.
+    [Fact]
+    public void Every_group_tells_Ray_its_whole_cores_rounded_down_instead_of_KubeRays_rounded_up_limit()
+    {
+        var c = Named("two worker groups, mixed case and millicores");
+        var m = Build(c with { Spec = c.Spec with { Head = c.Spec.Head with { Cpu = "2500m" } } });
+
+        Assert.Equal("2", Head(m)["rayStartParams"]!["num-cpus"]!.GetValue<string>());
+        Assert.Equal("4", Group(m, 0)["rayStartParams"]!["num-cpus"]!.GetValue<string>());
+        Assert.Equal("500m", GroupContainer(m, 1)["resources"]!["limits"]!["cpu"]!.GetValue<string>());
+        Assert.Equal("0", Group(m, 1)["rayStartParams"]!["num-cpus"]!.GetValue<string>());
     }
 
     [Fact]

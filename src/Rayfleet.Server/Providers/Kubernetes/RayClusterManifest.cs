@@ -98,7 +98,7 @@ public static partial class RayClusterManifest
         if (options.KueueQueueLabel) labels[RayfleetLabels.KueueQueue] = DnsLabel(spec.Head.QueueName);
 
         var gft = spec.Head.GftEnabled == true && spec.Head.GftConfig?.RedisUrl is { Length: > 0 };
-        var rayStartHead = RayStartParams(spec.Head.RayStartParams);
+        var rayStartHead = RayStartParams(spec.Head.RayStartParams, spec.Head.Cpu);
         rayStartHead.TryAdd("dashboard-host", "0.0.0.0");
 
         var headTemplate = PodTemplate(input, options, HeadContainer, request.Head, spec.Head.Cpu, spec.Head.Memory, spec.Head.Env, spec.Head.QueueName, head: true);
@@ -142,7 +142,7 @@ public static partial class RayClusterManifest
                 ["replicas"] = replicas,
                 ["minReplicas"] = Math.Min(group.MinReplica, replicas),
                 ["maxReplicas"] = Math.Max(group.MaxReplica, replicas),
-                ["rayStartParams"] = ToJson(RayStartParams(group.RayStartParams)),
+                ["rayStartParams"] = ToJson(RayStartParams(group.RayStartParams, group.Cpu)),
                 ["template"] = PodTemplate(input, options, WorkerContainer, request.NodesOf(group.GroupName), group.Cpu, group.Memory, group.Env, group.QueueName, head: false),
             });
         }
@@ -246,19 +246,38 @@ public static partial class RayClusterManifest
                 if (group["template"] is JsonObject t) yield return t;
     }
 
-    /// <summary><c>--num-cpus=4 --disable-usage-stats</c> becomes <c>{"num-cpus": "4", "disable-usage-stats": "true"}</c>.</summary>
-    public static SortedDictionary<string, string> RayStartParams(string? parameters)
+    /// <summary>
+    /// The KubeRay <c>rayStartParams</c> map of a group: KubeRay turns it into <c>ray start --name=value ...</c> run by
+    /// <c>/bin/bash -c</c> (pod.go ~1518 convertParamMap, util.go ~1005 GetContainerCommand); each entry is written so
+    /// that bash hands <c>ray start</c> exactly the argv the local provider passes. <c>--num-cpus=4 --disable-usage-stats</c>
+    /// becomes <c>{"disable-usage-stats": "true", "num-cpus": "4"}</c>, <c>--resources='{"x": 1}'</c> becomes
+    /// <c>{"resources": "'{\"x\": 1}'"}</c>.
+    /// </summary>
+    public static SortedDictionary<string, string> RayStartParams(string? parameters, string cpu)
     {
         var map = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        foreach (var token in ClusterRules.SplitRayStartParams(parameters))
-        {
-            var flag = token.TrimStart('-');
-            var eq = flag.IndexOf('=', StringComparison.Ordinal);
-            // KubeRay renders each entry as --key=value; a bare flag is the boolean "true".
-            if (eq < 0) map[flag] = "true";
-            else map[flag[..eq]] = flag[(eq + 1)..];
-        }
+        // A switch given as false was left out by the parser; convertParamMap renders "true" as a bare --name.
+        foreach (var option in RayStartOptions.Parse(parameters).Options)
+            map[option.Name] = option.Value is null ? "true" : KubeRayValue(option.Name, option.Value);
+        // KubeRay would derive num-cpus from the CPU limit with Quantity.Value(), which rounds up (pod.go ~1394-1397):
+        // a 500m node would advertise 1 CPU while the queue accounts 0.5. Rayfleet says it, rounded down, as the local
+        // provider does.
+        map.TryAdd("num-cpus", RayStartOptions.WholeCores(Quantity.ParseCpuMillis(cpu) ?? 0).ToString(CultureInfo.InvariantCulture));
         return map;
+    }
+
+    // convertParamMap (pod.go ~1530-1533) keeps "false" only for these; any other "true"/"false" becomes a bare switch or nothing.
+    private static readonly HashSet<string> ExplicitBooleanFlags = new(StringComparer.Ordinal) { "log-color", "include-dashboard", "include-log-monitor" };
+
+    /// <summary>
+    /// A value as it must stand after <c>--name=</c> in KubeRay's bash command line: as it is when bash leaves it alone
+    /// and convertParamMap would not take it for a switch, else single-quoted, which bash undoes.
+    /// </summary>
+    public static string KubeRayValue(string name, string value)
+    {
+        var boolean = value.Equals("true", StringComparison.OrdinalIgnoreCase) || value.Equals("false", StringComparison.OrdinalIgnoreCase);
+        if (RayStartOptions.IsPlainWord(value) && (!boolean || ExplicitBooleanFlags.Contains(name))) return value;
+        return "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
     }
 
     private static JsonObject ToJson(IEnumerable<KeyValuePair<string, string>> map)

@@ -72,14 +72,17 @@ public sealed class RayStartCommand
         // machine, and two raylets handing out the same port would collide.
         defaults.Add(("--min-worker-port", "0"));
         defaults.Add(("--max-worker-port", "0"));
-        defaults.Add(("--num-cpus", S(Math.Max(1, node.CpuMillis / 1000))));
+        // Whole cores rounded down, as the Kubernetes provider renders it: Ray never schedules more CPUs than the queue
+        // accounts for the node (a 500m node gets 0).
+        defaults.Add(("--num-cpus", S(RayStartOptions.WholeCores(node.CpuMillis))));
         defaults.Add(("--memory", S(node.MemoryBytes)));
         defaults.Add(("--num-gpus", S(node.Gpus)));
         // Workers share the head's temp dir: ray start ignores --temp-dir without --head.
         if (node.IsHead && node.TempDir is not null) defaults.Add(("--temp-dir", node.TempDir));
 
-        var user = ClusterRules.SplitRayStartParams(node.RayStartParams).Select(Split).ToList();
-        var userFlags = user.Select(u => u.Flag).ToHashSet(StringComparer.Ordinal);
+        // No shell runs this command: each option is one argv element, its value exactly as the API parsed it.
+        var user = RayStartOptions.Parse(node.RayStartParams).Options;
+        var userFlags = user.Select(u => "--" + u.Name).ToHashSet(StringComparer.Ordinal);
         var effective = new Dictionary<string, string?>(StringComparer.Ordinal);
 
         // A flag the user set replaces Rayfleet's value: passed once, with the user's value.
@@ -89,18 +92,13 @@ public sealed class RayStartCommand
             arguments.Add(flag + "=" + value);
             effective[flag] = value;
         }
-        foreach (var (flag, value, token) in user)
+        foreach (var option in user)
         {
-            arguments.Add(token);
-            effective[flag] = value;
+            var flag = "--" + option.Name;
+            arguments.Add(option.Value is null ? flag : flag + "=" + option.Value);
+            effective[flag] = option.Value;
         }
         return new RayStartCommand(arguments, effective);
-    }
-
-    private static (string Flag, string? Value, string Token) Split(string token)
-    {
-        var eq = token.IndexOf('=', StringComparison.Ordinal);
-        return eq < 0 ? (token, null, token) : (token[..eq], token[(eq + 1)..], token);
     }
 
     /// <summary>An absolute path for <paramref name="command"/>: itself when it names a path, else the first match on PATH.</summary>

@@ -31,11 +31,34 @@ public sealed class LocalPartsTests
     [Fact]
     public void A_worker_joins_the_head_and_leaves_the_temp_dir_to_it()
     {
-        var command = RayStartCommand.For(Head() with { IsHead = false, AgentPort = 23010, CpuMillis = 500 });
+        var command = RayStartCommand.For(Head() with { IsHead = false, AgentPort = 23010, CpuMillis = 1500 });
         Assert.Equal(
             ["start", "--address=127.0.0.1:23000", "--block", "--node-ip-address=127.0.0.1", "--dashboard-agent-listen-port=23010",
              "--min-worker-port=0", "--max-worker-port=0", "--num-cpus=1", "--memory=8589934592", "--num-gpus=0"],
             command.Arguments);
+    }
+
+    // Issue 9 point 5: Ray is told the whole cores rounded down, never more than the queue accounts (0.5 here), the same
+    // number the Kubernetes provider writes instead of KubeRay's rounded-up CPU limit (pod.go ~1394-1397).
+    [Theory]
+    [InlineData(500L, "--num-cpus=0")]
+    [InlineData(999L, "--num-cpus=0")]
+    [InlineData(2500L, "--num-cpus=2")]
+    public void A_node_tells_Ray_its_whole_cores_rounded_down_even_below_one_core(long cpuMillis, string expected)
+    {
+        var command = RayStartCommand.For(Head(cpuMillis: cpuMillis));
+        Assert.Equal([expected], command.Arguments.Where(a => a.StartsWith("--num-cpus", StringComparison.Ordinal)));
+    }
+
+    // Issue 9 point 7: no shell runs the local command, so quotes are taken off by the API's parser and a flag and its
+    // value travel as one argv element, as bash makes of KubeRay's command line (pod.go ~1518, util.go ~1005).
+    [Fact]
+    public void Quoted_values_and_space_separated_values_become_one_argv_element_each()
+    {
+        var command = RayStartCommand.For(Head("--resources='{\"x\": 1}' --include-dashboard false --node-name \"a b\" --disable-usage-stats=false"));
+        Assert.Equal(["--resources={\"x\": 1}", "--include-dashboard=false", "--node-name=a b"], command.Arguments.TakeLast(3));
+        Assert.DoesNotContain(command.Arguments, a => a.Contains("disable-usage-stats", StringComparison.Ordinal));
+        Assert.Equal("{\"x\": 1}", command.Value("--resources"));
     }
 
     [Fact]
