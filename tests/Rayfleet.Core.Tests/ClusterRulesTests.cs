@@ -303,9 +303,25 @@ public class ClusterRulesTests
     [InlineData("a")]
     [InlineData("WorkerGroup1")]
     [InlineData("gpu-workers-2")]
+    [InlineData("a--b")]
+    [InlineData("Z9")]
     public void Group_names_of_letters_digits_and_dashes_are_accepted_as_sent(string name)
     {
         Assert.Equal(name, Accepted(Requests.Valid(Requests.Worker(name))).Workers[0].GroupName);
+    }
+
+    // KubeRay v1.7.0 ray-operator/controllers/ray/common/pod.go:1172 (labelPod) copies the group name into the pod label
+    // ray.io/group; a label value must end with an alphanumeric character, and neither the CRD nor KubeRay's validation
+    // checks it, so a trailing '-' would only show up as pods that are never created.
+    [Theory]
+    [InlineData("abc-")]
+    [InlineData("a-")]
+    [InlineData("WorkerGroup1--")]
+    [InlineData("g-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx-")] // 40 characters
+    public void Group_name_ending_in_a_dash_is_rejected_because_it_becomes_the_ray_io_group_label_value(string name)
+    {
+        var p = SingleProblem(Requests.Valid(Requests.Worker(name)), ErrorCodes.InvalidParameter, "workerSpec[0].groupName");
+        Assert.Contains("ending with a letter or digit", p.Message);
     }
 
     [Fact]

@@ -55,7 +55,9 @@ public static partial class ClusterRules
 
     private static readonly HashSet<string> OwnedFlags = new(StringComparer.Ordinal) { "--address", "--port", "--head", "--block" };
 
-    [GeneratedRegex("^[A-Za-z][A-Za-z0-9-]{0,39}\\z", RegexOptions.CultureInvariant)]
+    // The group name becomes the pod label value ray.io/group (KubeRay pod.go labelPod), so it must end, as it starts,
+    // with an alphanumeric character: a label value may not end in '-'.
+    [GeneratedRegex("^[A-Za-z](?:[A-Za-z0-9-]{0,38}[A-Za-z0-9])?\\z", RegexOptions.CultureInvariant)]
     private static partial Regex GroupNamePattern();
 
     [GeneratedRegex("^[A-Za-z_][A-Za-z0-9_]*\\z", RegexOptions.CultureInvariant)]
@@ -184,7 +186,7 @@ public static partial class ClusterRules
         var before = problems.Count;
         if (dto.GroupName is null) problems.Add(Invalid($"{path}.groupName", "is required"));
         else if (!GroupNamePattern().IsMatch(dto.GroupName))
-            problems.Add(Invalid($"{path}.groupName", "must be 1 to 40 letters, digits or '-', starting with a letter"));
+            problems.Add(Invalid($"{path}.groupName", "must be 1 to 40 letters, digits or '-', starting with a letter and ending with a letter or digit (it becomes a Kubernetes label value)"));
         else if (!seen.Add(dto.GroupName))
             problems.Add(Invalid($"{path}.groupName", $"'{dto.GroupName}' is used by another group (names are compared ignoring case)"));
 

@@ -154,7 +154,7 @@ public sealed partial class RayStartOptions
         }
         // KubeRay copies a head's redis-password from the map into REDIS_PASSWORD as it stands (pod.go ~167), so a value
         // that needs quoting on bash's command line would reach the Redis cleanup job with the quotes.
-        if (Find("redis-password") is { Value: { } password } && !IsPlainWord(password))
+        if (Find("redis-password") is { Value: { Length: > 0 } password } && !IsPlainWord(password))
             return "--redis-password may only hold letters, digits and _./:,@%+=- (or use gftConfig.redisPassword)";
         return null;
     }

@@ -212,6 +212,23 @@ public sealed class ValidationTests
         await AssertRejectedAsync(Bodies.Cluster().Set("workerSpec[2].groupName", JsonValue.Create(groupName).ToJsonString()),
             "InvalidParameter", "workerSpec[2].groupName");
 
+    // KubeRay v1.7.0 ray-operator/controllers/ray/common/pod.go:1172 puts the group name into the pod label ray.io/group,
+    // and a label value cannot end in '-': KubeRay would accept the RayCluster and then fail to create its pods. The
+    // rule holds on every provider, so a cluster keeps working when its workspace moves to Kubernetes.
+    [Theory]
+    [InlineData("abc-")]
+    [InlineData("WorkerGroup1--")]
+    public async Task GroupName_ending_in_a_dash_is_rejected_at_Create_as_it_is_not_a_label_value(string groupName)
+    {
+        var (host, api, ws) = await StartAsync();
+        using var _ = host;
+        var error = AssertFieldError(
+            await CreateAsync(api, ws, Bodies.Cluster().Set("workerSpec[1].groupName", JsonValue.Create(groupName).ToJsonString())),
+            "InvalidParameter", "workerSpec[1].groupName");
+        Assert.Contains("ending with a letter or digit", error.ToJsonString(), StringComparison.Ordinal);
+        Assert.Empty((await api.RawGetAsync(Clusters(ws))).EnsureOk().Json["rayClusters"]!.AsArray());
+    }
+
     [Fact]
     public async Task GroupName_of_40_letters_digits_and_dashes_starting_with_a_letter_is_accepted_and_echoed_as_sent()
     {
@@ -738,6 +755,7 @@ public sealed class ValidationTests
     [InlineData("workerSpec", """[{"groupName":"new","cpu":"1","memory":"4Gi","replica":0}]""", "InvalidParameter", "workerSpec[0].replica")]
     [InlineData("workerSpec", """[{"groupName":"a","cpu":"1","memory":"4Gi"},{"groupName":"A","cpu":"1","memory":"4Gi"}]""", "InvalidParameter", "workerSpec[1].groupName")]
     [InlineData("headSpec.rayStartParams", "\"--head\"", "InvalidParameter", "headSpec.rayStartParams")]
+    [InlineData("workerSpec", """[{"groupName":"tail-","cpu":"1","memory":"4Gi"}]""", "InvalidParameter", "workerSpec[0].groupName")] // pod.go:1172
     [InlineData("networkServiceName", "\"vpc\"", "InvalidNetworkService.NotFound", "networkServiceName")]
     [InlineData("headSpec.queueName", "\"nope\"", "InvalidQueue.NotFound", "headSpec.queueName")]
     public async Task Update_with_a_value_that_breaks_a_rule_is_rejected_and_changes_nothing(string path, string json, string code, string field)

@@ -25,7 +25,7 @@ public sealed class DeployManifestTests
         [("", "pods")] = ["list", "watch"],
         [("", "events")] = ["list"],
         [("", "namespaces")] = ["create", "get"],
-        [("", "secrets")] = ["create", "delete", "patch"],
+        [("", "secrets")] = ["create", "delete", "list", "patch"],
     };
 
     [Fact]

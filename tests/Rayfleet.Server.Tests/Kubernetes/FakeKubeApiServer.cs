@@ -17,9 +17,10 @@ namespace Rayfleet.Server.Tests.Kubernetes;
 /// <summary>
 /// An in-process Kubernetes API server on loopback that speaks the wire protocol for what the provider uses:
 /// namespaces, ray.io/v1 rayclusters, pods, events and secrets; server-side apply and merge patches; get, list and
-/// watch with resourceVersions, label selectors and bookmarks; foreground deletion; 404, 409, 410 Gone on a watch
-/// from a compacted resourceVersion; and injectable faults (429 with Retry-After, 5xx, 409). Tests change a
-/// RayCluster's status or a pod here and watch Rayfleet follow; <see cref="KubeRay"/> plays the operator.
+/// watch with resourceVersions, label selectors and bookmarks; finalizers and foreground deletion; uid and
+/// resourceVersion preconditions on delete; 404, 409, 410 Gone on a watch from a compacted resourceVersion; and
+/// injectable faults (429 with Retry-After, 5xx, 409). Tests change a RayCluster's status or a pod here and watch
+/// Rayfleet follow; <see cref="KubeRay"/> plays the operator.
 /// </summary>
 public sealed class FakeKubeApiServer : IAsyncDisposable
 {
@@ -30,6 +31,10 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
     private readonly List<Watch> _watches = [];
     private readonly List<Fault> _faults = [];
     private readonly List<RecordedRequest> _requests = [];
+    private readonly List<string> _removals = [];
+    // RayClusters deleted while KubeRay runs on its own: it handles each at the request after the delete, not during
+    // it, as the real operator's reconcile comes after the API server answered.
+    private readonly HashSet<(string Ns, string Name)> _kubeRayDue = [];
     private long _rv = 100;
     private long _compactedBelow;
 
@@ -83,7 +88,10 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
     /// <summary>The operator's part: pods and status for RayClusters, on demand or after every write.</summary>
     public FakeKubeRay KubeRay { get; }
 
-    /// <summary>When true, a foreground-deleted RayCluster stays (with its deletionTimestamp) until <see cref="FinishDeletions"/>.</summary>
+    /// <summary>
+    /// When true, a foreground-deleted RayCluster keeps the garbage collector's <c>foregroundDeletion</c> finalizer
+    /// (and so stays, with its deletionTimestamp) until <see cref="FinishDeletions"/>.
+    /// </summary>
     public bool HoldDeletions { get; set; }
 
     public static async Task<FakeKubeApiServer> StartAsync()
@@ -112,6 +120,15 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
     public void Fail(Func<HttpRequest, bool> match, HttpStatusCode status, int times = 1, string? retryAfter = null)
     {
         lock (_lock) _faults.Add(new Fault(match, (int)status, times, retryAfter));
+    }
+
+    /// <summary>Every object that left the store, as <c>kind/namespace/name</c>, in the order they went.</summary>
+    public IReadOnlyList<string> Removals
+    {
+        get
+        {
+            lock (_lock) return [.. _removals];
+        }
     }
 
     public IReadOnlyList<RecordedRequest> Requests
@@ -223,12 +240,39 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Completes the foreground deletions held by <see cref="HoldDeletions"/>.</summary>
+    /// <summary>
+    /// Completes the foreground deletions held by <see cref="HoldDeletions"/>: the garbage collector's finalizer goes;
+    /// an object still held by another finalizer (KubeRay's Redis cleanup) stays until that one goes too.
+    /// </summary>
     public void FinishDeletions()
     {
         lock (_lock)
             foreach (var o in _objects.Values.Where(o => o["metadata"]?["deletionTimestamp"] is not null).ToList())
-                RemoveLocked(Kind(o), Ns(o), Name(o));
+            {
+                var next = (JsonObject)o.DeepClone();
+                RemoveFinalizer(next, ForegroundDeletion);
+                Store(Kind(o), next, bumpGeneration: false);
+            }
+    }
+
+    private const string ForegroundDeletion = "foregroundDeletion";
+
+    public static IReadOnlyList<string> Finalizers(JsonObject o) =>
+        [.. (o["metadata"]?["finalizers"] as JsonArray ?? []).Select(f => f!.GetValue<string>())];
+
+    public static void AddFinalizer(JsonObject o, string finalizer)
+    {
+        if (Finalizers(o).Contains(finalizer)) return;
+        var list = o["metadata"]!["finalizers"] as JsonArray;
+        if (list is null) o["metadata"]!["finalizers"] = list = [];
+        list.Add(finalizer);
+    }
+
+    public static void RemoveFinalizer(JsonObject o, string finalizer)
+    {
+        var rest = Finalizers(o).Where(f => f != finalizer).ToList();
+        if (rest.Count == 0) (o["metadata"] as JsonObject)?.Remove("finalizers");
+        else o["metadata"]!["finalizers"] = new JsonArray([.. rest.Select(f => (JsonNode)f)]);
     }
 
     // ---- the wire ----
@@ -258,8 +302,15 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
             if (!existed || (bumpGeneration && old!["spec"]?.ToJsonString() != obj["spec"]?.ToJsonString())) generation++;
             metadata["generation"] = generation;
         }
-        metadata["resourceVersion"] = (++_rv).ToString(CultureInfo.InvariantCulture);
         obj["__kind"] = kind;
+        if (existed && metadata["deletionTimestamp"] is not null && Finalizers(obj).Count == 0)
+        {
+            // The last finalizer went: the API server removes the object.
+            _objects[key] = obj;
+            RemoveLocked(kind, Ns(obj), Name(obj));
+            return obj;
+        }
+        metadata["resourceVersion"] = (++_rv).ToString(CultureInfo.InvariantCulture);
         _objects[key] = obj;
         Emit(existed ? "MODIFIED" : "ADDED", kind, obj);
         return obj;
@@ -268,6 +319,7 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
     private void RemoveLocked(string kind, string? ns, string name)
     {
         if (!_objects.Remove(Key(kind, ns, name), out var old)) return;
+        _removals.Add($"{kind}/{ns}/{name}");
         old["metadata"]!["resourceVersion"] = (++_rv).ToString(CultureInfo.InvariantCulture);
         Emit("DELETED", kind, old);
     }
@@ -401,8 +453,18 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
 
         int status;
         JsonNode? response;
-        lock (_lock) (status, response) = Serve(request, kind, ns, name, body);
+        List<(string Ns, string Name)> due;
+        lock (_lock)
+        {
+            due = [.. _kubeRayDue];
+            _kubeRayDue.Clear();
+            (status, response) = Serve(request, kind, ns, name, body);
+            if (kind == "rayclusters" && request.Method == "DELETE" && status < 300 && KubeRay.Auto) _kubeRayDue.Add((ns!, name!));
+        }
         Record(request, body, status);
+        // KubeRay's turn for what was deleted before this request: the delete of anything else right after a
+        // RayCluster's (its Redis Secret, say) is served before KubeRay's cleanup runs, as it would be.
+        foreach (var (dueNs, dueName) in due) KubeRay.Reconcile(dueNs, dueName);
         if (kind == "rayclusters" && request.Method == "PATCH" && status < 300 && KubeRay.Auto) KubeRay.Reconcile(ns!, name!);
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
@@ -549,19 +611,32 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
         var uid = options?["preconditions"]?["uid"]?.GetValue<string>();
         if (uid is not null && uid != current["metadata"]?["uid"]?.GetValue<string>())
             return (409, StatusBody(409, "Conflict", "Precondition failed: UID in precondition does not match"));
+        var resourceVersion = options?["preconditions"]?["resourceVersion"]?.GetValue<string>();
+        if (resourceVersion is not null && resourceVersion != current["metadata"]?["resourceVersion"]?.GetValue<string>())
+            return (409, StatusBody(409, "Conflict", "Precondition failed: ResourceVersion in precondition does not match"));
         var propagation = request.Query["propagationPolicy"].FirstOrDefault() ?? options?["propagationPolicy"]?.GetValue<string>();
+        var next = (JsonObject)current.DeepClone();
+        next["metadata"]!["deletionTimestamp"] ??= DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
         if (kind == "rayclusters" && propagation == "Foreground")
         {
-            var next = (JsonObject)current.DeepClone();
-            next["metadata"]!["deletionTimestamp"] ??= DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-            next["metadata"]!["finalizers"] = new JsonArray("foregroundDeletion");
-            var stored = Store(kind, next, bumpGeneration: false);
-            // The garbage collector removes the dependents (KubeRay's pods) first, then the owner.
+            AddFinalizer(next, ForegroundDeletion);
+            next = Store(kind, next, bumpGeneration: false);
+            // The garbage collector removes the dependents (KubeRay's pods) first, then drops its finalizer.
             foreach (var pod in _objects.Values.Where(o => Kind(o) == "pods" && Ns(o) == ns && o["metadata"]?["labels"]?["ray.io/cluster"]?.GetValue<string>() == name).ToList())
                 RemoveLocked("pods", ns, Name(pod));
-            var answer = Public(stored);
-            if (!HoldDeletions) RemoveLocked(kind, ns, name);
+            var answer = Public(next);
+            if (!HoldDeletions)
+            {
+                var released = (JsonObject)next.DeepClone();
+                RemoveFinalizer(released, ForegroundDeletion);
+                Store(kind, released, bumpGeneration: false);
+            }
             return (200, answer);
+        }
+        if (Finalizers(next).Count > 0)
+        {
+            // Another controller's finalizer (KubeRay's Redis cleanup) holds the object until that controller drops it.
+            return (200, Public(Store(kind, next, bumpGeneration: false)));
         }
         RemoveLocked(kind, ns, name);
         return (200, StatusBody(200, "", "deleted"));

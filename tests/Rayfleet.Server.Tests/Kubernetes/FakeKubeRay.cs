@@ -6,12 +6,32 @@ namespace Rayfleet.Server.Tests.Kubernetes;
 
 /// <summary>
 /// Plays KubeRay's operator against the fake API server: pods for the head and each worker group from the
-/// RayCluster's templates, deleted on suspend, and a status with conditions and counts. With <see cref="Auto"/> it
-/// reconciles after every write of a RayCluster; otherwise a test calls <see cref="Reconcile"/> when it wants.
+/// RayCluster's templates, deleted on suspend, and a status with conditions and counts; for GCS fault tolerance with
+/// Redis, the Redis cleanup finalizer and the cleanup Job that releases it. With <see cref="Auto"/> it reconciles after
+/// every write of a RayCluster (a delete: at the API server's next request); otherwise a test calls
+/// <see cref="Reconcile"/> when it wants.
 /// </summary>
 public sealed class FakeKubeRay(FakeKubeApiServer api)
 {
+    /// <summary>KubeRay v1.7.0 ray-operator/controllers/ray/utils/constant.go:88.</summary>
+    public const string RedisCleanupFinalizer = "ray.io/gcs-ft-redis-cleanup-finalizer";
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, string> _redisCleanups = new(StringComparer.Ordinal);
+
     public bool Auto { get; set; }
+
+    /// <summary>
+    /// What the Redis cleanup Job of each deleted RayCluster came to, by RayCluster name: <c>Complete</c>; <c>Stuck: ...</c>
+    /// while its pod cannot start; <c>Failed</c> once its deadline passed (<see cref="ExpireRedisCleanupJobs"/>).
+    /// </summary>
+    public IReadOnlyDictionary<string, string> RedisCleanups
+    {
+        get
+        {
+            lock (_lock) return new Dictionary<string, string>(_redisCleanups, StringComparer.Ordinal);
+        }
+    }
 
     /// <summary>When false, new pods stay Pending (unschedulable) instead of becoming Ready.</summary>
     public bool PodsBecomeReady { get; set; } = true;
@@ -21,7 +41,19 @@ public sealed class FakeKubeRay(FakeKubeApiServer api)
     public void Reconcile(string ns, string name)
     {
         var rc = api.Get("rayclusters", ns, name);
-        if (rc is null || rc["metadata"]?["deletionTimestamp"] is not null) return;
+        if (rc is null) return;
+        var redis = UsesRedisCleanup(rc);
+        if (rc["metadata"]?["deletionTimestamp"] is not null)
+        {
+            if (redis && FakeKubeApiServer.Finalizers(rc).Contains(RedisCleanupFinalizer)) CleanUpRedis(ns, name, rc);
+            return;
+        }
+        if (redis && !FakeKubeApiServer.Finalizers(rc).Contains(RedisCleanupFinalizer))
+        {
+            // raycluster_controller.go:248-256: the finalizer comes first, before anything of the cluster is made.
+            api.Mutate("rayclusters", ns, name, o => FakeKubeApiServer.AddFinalizer(o, RedisCleanupFinalizer));
+            rc = api.Get("rayclusters", ns, name)!;
+        }
         var spec = rc["spec"]!.AsObject();
         var pods = Pods(ns, name);
         var generation = rc["metadata"]!["generation"]!.GetValue<long>();
@@ -67,6 +99,52 @@ public sealed class FakeKubeRay(FakeKubeApiServer api)
         foreach (var extra in remaining) api.Remove("pods", ns, PodName(extra));
 
         Refresh(ns, name);
+    }
+
+    /// <summary>KubeRay v1.7.0 utils/util.go:765-782: fault tolerance on (annotation or options), and not the embedded RocksDB backend.</summary>
+    private static bool UsesRedisCleanup(JsonObject rc)
+    {
+        var options = rc["spec"]?["gcsFaultToleranceOptions"] as JsonObject;
+        var enabled = string.Equals(rc["metadata"]?["annotations"]?["ray.io/ft-enabled"]?.GetValue<string>(), "true", StringComparison.OrdinalIgnoreCase) || options is not null;
+        return enabled && options?["backend"]?.GetValue<string>() != "rocksdb";
+    }
+
+    /// <summary>
+    /// raycluster_controller.go:262-349 and buildRedisCleanupJob (1807-1899): once the head pod is gone, a Job made from
+    /// the head pod runs; its container gets REDIS_PASSWORD from <c>gcsFaultToleranceOptions.redisPassword</c>
+    /// (common/pod.go:149-158), so a Secret it refers to must still be there for the pod to start. When the Job has
+    /// finished the finalizer goes; a pod that cannot start keeps the Job active until its 300 s deadline.
+    /// </summary>
+    private void CleanUpRedis(string ns, string name, JsonObject rc)
+    {
+        if (Pods(ns, name).Any(p => Label(p, "ray.io/node-type") == "head")) return;
+        if (rc["spec"]?["gcsFaultToleranceOptions"]?["redisPassword"]?["valueFrom"]?["secretKeyRef"] is JsonObject reference)
+        {
+            var secretName = reference["name"]!.GetValue<string>();
+            var key = reference["key"]!.GetValue<string>();
+            if (api.Get("secrets", ns, secretName)?["data"]?[key] is null)
+            {
+                lock (_lock)
+                    _redisCleanups[name] = $"Stuck: the cleanup Job's pod cannot start: CreateContainerConfigError: secret \"{secretName}\" not found";
+                return;
+            }
+        }
+        ReleaseRedisFinalizer(ns, name, "Complete");
+    }
+
+    /// <summary>The 300 s deadline of every stuck cleanup Job passes: the Job fails, KubeRay drops the finalizer anyway.</summary>
+    public void ExpireRedisCleanupJobs()
+    {
+        List<string> stuck;
+        lock (_lock) stuck = [.. _redisCleanups.Where(kv => kv.Value.StartsWith("Stuck", StringComparison.Ordinal)).Select(kv => kv.Key)];
+        foreach (var rc in api.List("rayclusters").Where(rc => stuck.Contains(rc["metadata"]!["name"]!.GetValue<string>())))
+            ReleaseRedisFinalizer(rc["metadata"]!["namespace"]!.GetValue<string>(), rc["metadata"]!["name"]!.GetValue<string>(), "Failed");
+    }
+
+    private void ReleaseRedisFinalizer(string ns, string name, string outcome)
+    {
+        lock (_lock) _redisCleanups[name] = outcome;
+        api.Mutate("rayclusters", ns, name, o => FakeKubeApiServer.RemoveFinalizer(o, RedisCleanupFinalizer));
     }
 
     /// <summary>Recomputes the status from the pods, the way KubeRay's status update does.</summary>

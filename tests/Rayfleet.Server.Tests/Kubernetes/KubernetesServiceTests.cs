@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Rayfleet.Server.Tests.Support;
@@ -149,16 +150,98 @@ public sealed class KubernetesServiceTests
         // A RayCluster left by a cluster whose row is gone (another store, a crash between delete and removal).
         var ns = "rayfleet-" + ws;
         var orphan = kube.Get("rayclusters", ns, id)!;
-        orphan["metadata"] = new System.Text.Json.Nodes.JsonObject
+        orphan["metadata"] = new JsonObject
         {
             ["name"] = "ray-orphanorphan0000",
             ["namespace"] = ns,
-            ["labels"] = new System.Text.Json.Nodes.JsonObject { ["rayfleet.io/cluster-id"] = "ray-orphanorphan0000", ["rayfleet.io/instance-id"] = "ray-orphanorphan0000-aaaaaaaa" },
+            ["labels"] = new JsonObject { ["rayfleet.io/cluster-id"] = "ray-orphanorphan0000", ["rayfleet.io/instance-id"] = "ray-orphanorphan0000-aaaaaaaa" },
         };
         orphan.Remove("status");
         kube.Put("rayclusters", orphan);
         await Eventually.HoldsAsync(host, () => Task.FromResult(kube.Get("rayclusters", ns, "ray-orphanorphan0000") is null), step: TimeSpan.FromSeconds(10));
         Assert.NotNull(kube.Get("rayclusters", ns, id));
         Assert.Equal("Running", (await api.GetClusterAsync(ws, id))["state"]!.GetValue<string>());
+    }
+
+    // KubeRay v1.7.0 raycluster_controller.go:248-349: a fault-tolerant RayCluster is held by the Redis cleanup finalizer
+    // until a Job made from the head pod has run; that Job takes REDIS_PASSWORD from the Secret (common/pod.go:149-158).
+    [Fact]
+    public async Task Deleting_a_fault_tolerant_cluster_lets_KubeRays_Redis_cleanup_finish_before_the_Secret_goes()
+    {
+        await using var kube = await FakeKubeApiServer.StartAsync();
+        kube.KubeRay.Auto = true;
+        using var host = new RayfleetHost(settings: Settings(kube));
+        var api = host.Api();
+        var ws = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "k8s", provider = "kubernetes" })).EnsureOk().Json["workspaceId"]!.GetValue<string>();
+        var ns = "rayfleet-" + ws;
+        var id = await api.CreateClusterAsync(ws, new
+        {
+            name = "ft",
+            headSpec = new { cpu = "1", memory = "4Gi", gftEnabled = true, gftConfig = new { redisUrl = "redis://redis:6379", redisPassword = "pw" } },
+        });
+        await api.WaitForClusterAsync(ws, id, InState("Running"));
+        Assert.Contains(FakeKubeRay.RedisCleanupFinalizer, FakeKubeApiServer.Finalizers(kube.Get("rayclusters", ns, id)!));
+
+        (await api.DeleteAsync($"/api/v1/workspaces/{ws}/rayCluster/{id}")).EnsureOk();
+        await Eventually.HoldsAsync(host, () => Task.FromResult(kube.Get("rayclusters", ns, id) is null));
+        Assert.Equal("Complete", kube.KubeRay.RedisCleanups[id]);
+        await Eventually.HoldsAsync(host, async () => !await host.Services.ClusterRowExistsAsync(id));
+        AssertGoneInOrder(kube, $"rayclusters/{ns}/{id}", $"secrets/{ns}/{id}-gcs-redis");
+    }
+
+    [Fact]
+    public async Task An_orphaned_fault_tolerant_RayCluster_goes_at_resync_through_KubeRays_Redis_cleanup_and_then_its_Secret()
+    {
+        await using var kube = await FakeKubeApiServer.StartAsync();
+        kube.KubeRay.Auto = true;
+        using var host = new RayfleetHost(settings: Settings(kube));
+        var api = host.Api();
+        var ws = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "k8s", provider = "kubernetes" })).EnsureOk().Json["workspaceId"]!.GetValue<string>();
+        var id = await api.CreateClusterAsync(ws, new { name = "kept", headSpec = new { cpu = "1", memory = "4Gi" } });
+        await api.WaitForClusterAsync(ws, id, InState("Running"));
+
+        // What a fault-tolerant cluster whose row is gone leaves: its RayCluster, held by KubeRay's finalizer, and its Secret.
+        var ns = "rayfleet-" + ws;
+        const string orphanId = "ray-orphanorphan0001";
+        var labels = new JsonObject
+        {
+            ["app.kubernetes.io/managed-by"] = "rayfleet",
+            ["rayfleet.io/cluster-id"] = orphanId,
+            ["rayfleet.io/instance-id"] = orphanId + "-aaaaaaaa",
+        };
+        kube.Put("secrets", new JsonObject
+        {
+            ["apiVersion"] = "v1",
+            ["kind"] = "Secret",
+            ["metadata"] = new JsonObject { ["name"] = orphanId + "-gcs-redis", ["namespace"] = ns, ["labels"] = labels.DeepClone() },
+            ["data"] = new JsonObject { ["password"] = Convert.ToBase64String(Encoding.UTF8.GetBytes("pw")) },
+        });
+        var orphan = kube.Get("rayclusters", ns, id)!;
+        orphan["metadata"] = new JsonObject
+        {
+            ["name"] = orphanId,
+            ["namespace"] = ns,
+            ["labels"] = labels.DeepClone(),
+            ["finalizers"] = new JsonArray(FakeKubeRay.RedisCleanupFinalizer),
+        };
+        orphan["spec"]!["gcsFaultToleranceOptions"] = new JsonObject
+        {
+            ["redisAddress"] = "redis://redis:6379",
+            ["redisPassword"] = new JsonObject { ["valueFrom"] = new JsonObject { ["secretKeyRef"] = new JsonObject { ["name"] = orphanId + "-gcs-redis", ["key"] = "password" } } },
+        };
+        orphan.Remove("status");
+        kube.Put("rayclusters", orphan);
+
+        await Eventually.HoldsAsync(host, () => Task.FromResult(kube.Get("secrets", ns, orphanId + "-gcs-redis") is null && kube.Get("rayclusters", ns, orphanId) is null),
+            step: TimeSpan.FromSeconds(10));
+        Assert.Equal("Complete", kube.KubeRay.RedisCleanups[orphanId]);
+        AssertGoneInOrder(kube, $"rayclusters/{ns}/{orphanId}", $"secrets/{ns}/{orphanId}-gcs-redis");
+        Assert.Equal("Running", (await api.GetClusterAsync(ws, id))["state"]!.GetValue<string>());
+    }
+
+    private static void AssertGoneInOrder(FakeKubeApiServer kube, string first, string then)
+    {
+        var removals = kube.Removals.ToList();
+        Assert.True(removals.IndexOf(first) is >= 0 and var i && removals.IndexOf(then) > i, $"Expected {first} to go before {then}; went: {string.Join(", ", removals)}");
     }
 }

@@ -205,6 +205,49 @@ public sealed class ProviderTests
         Assert.True(await h.Provider.RemoveAsync(ClusterId + "-unknown1", CancellationToken.None));
     }
 
+    // KubeRay v1.7.0: a fault-tolerant RayCluster carries ray.io/gcs-ft-redis-cleanup-finalizer (raycluster_controller.go
+    // 248-256, utils/constant.go:88); on delete a Job made from the head pod (buildRedisCleanupJob, 1807) reads
+    // REDIS_PASSWORD from the Secret (common/pod.go:149-158), and the finalizer goes once the Job finished (310-311).
+    [Fact]
+    public async Task Remove_of_a_fault_tolerant_cluster_keeps_the_Redis_Secret_until_KubeRays_cleanup_released_the_RayCluster()
+    {
+        await using var h = await ProviderHarness.StartAsync();
+        h.KubeRay.Auto = true;
+        await h.ApplyUntilAsync(h.Request(FaultTolerant(h), I1), o => o.Phase == ObservedPhase.Ready);
+        var ns = h.Namespace();
+        var secret = ClusterId + "-gcs-redis";
+        Assert.Contains(FakeKubeRay.RedisCleanupFinalizer, FakeKubeApiServer.Finalizers(h.Api.Get("rayclusters", ns, ClusterId)!));
+
+        // From here the test runs KubeRay's reconcile itself.
+        h.KubeRay.Auto = false;
+        Assert.False(await h.Provider.RemoveAsync(I1, CancellationToken.None));
+        Assert.False(await h.Provider.RemoveAsync(I1, CancellationToken.None));
+        Assert.NotNull(h.Api.Get("rayclusters", ns, ClusterId)!["metadata"]!["deletionTimestamp"]);
+        Assert.NotNull(h.Api.Get("secrets", ns, secret));
+        Assert.Contains(I1, await h.Provider.ListInstancesAsync(null, CancellationToken.None));
+
+        h.KubeRay.Reconcile(ns, ClusterId);
+        Assert.Equal("Complete", h.KubeRay.RedisCleanups[ClusterId]);
+        Assert.Null(h.Api.Get("rayclusters", ns, ClusterId));
+        // The RayCluster is gone, its Secret not yet: the instance is still there to remove.
+        Assert.Contains(I1, await h.Provider.ListInstancesAsync(ClusterId, CancellationToken.None));
+        Assert.True(await h.Provider.RemoveAsync(I1, CancellationToken.None));
+        Assert.Null(h.Api.Get("secrets", ns, secret));
+        var removals = h.Api.Removals.ToList();
+        Assert.True(removals.IndexOf($"rayclusters/{ns}/{ClusterId}") is >= 0 and var rayCluster
+                    && removals.IndexOf($"secrets/{ns}/{secret}") > rayCluster, string.Join(", ", removals));
+        Assert.Empty(await h.Provider.ListInstancesAsync(null, CancellationToken.None));
+    }
+
+    private static ClusterSpec FaultTolerant(ProviderHarness h) => Minimal with
+    {
+        Head = Minimal.Head with
+        {
+            GftEnabled = true,
+            GftConfig = new GftSettings("redis://redis:6379", null, h.Protection.CreateProtector(ClusterSecrets.RedisPasswordPurpose).Protect("pw")),
+        },
+    };
+
     [Fact]
     public async Task A_watch_broken_with_410_Gone_lists_again_and_sees_what_changed_meanwhile()
     {

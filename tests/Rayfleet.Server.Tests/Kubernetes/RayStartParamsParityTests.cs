@@ -63,6 +63,7 @@ public sealed class RayStartParamsParityTests
     [InlineData("--tracing-startup-hook=true --node-name=FALSE --my-unknown=false --my-switch")]
     [InlineData("--object-store-memory 1000000000 --num-cpus=0 --metrics-export-port=8080")]
     [InlineData("--system-config='{\"a\":\"b c\"}' --worker-port-list=10002,10003 --labels-file=/etc/x=y")]
+    [InlineData("--redis-password= --node-name=a")]
     public void Ray_start_gets_the_same_options_through_KubeRays_bash_as_from_the_local_provider(string parameters)
     {
         if (!File.Exists("/bin/bash")) Assert.Fail("this test needs /bin/bash, as KubeRay's Ray containers do");

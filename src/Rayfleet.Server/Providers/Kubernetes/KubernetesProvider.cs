@@ -19,8 +19,8 @@ namespace Rayfleet.Server.Providers.Kubernetes;
 /// needs other pods (image, resources, env, parameters... see <see cref="RayClusterManifest.PodShapeHash"/>) or the old
 /// one still runs, deletes it and creates it anew. <see cref="ListInstancesAsync"/> reports the instance label of every
 /// RayCluster Rayfleet made, suspended ones too, so a deleted cluster's RayCluster is an orphan the resync removes;
-/// <see cref="RemoveAsync"/> deletes the RayCluster that carries the instance (foreground) and is true only once it and
-/// its pods are gone.
+/// <see cref="RemoveAsync"/> deletes the RayCluster that carries the instance (foreground), then, once it is gone, the
+/// Redis Secret labelled with the instance, and is true only once both and its pods are gone.
 /// </summary>
 public sealed partial class KubernetesProvider : IClusterProvider, IClusterChangeSource, IAsyncDisposable
 {
@@ -294,15 +294,17 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         var found = await FindByInstanceAsync(instanceId, cancellationToken);
         if (found is not null)
         {
-            if (found["metadata"]?["deletionTimestamp"] is null)
-            {
-                await DeleteRayClusterAsync(found, cancellationToken);
-                var (ns, name) = NameOf(found);
-                await DeleteSecretAsync(ns, RayClusterManifest.RedisSecretName(name), cancellationToken);
-            }
+            // The Redis Secret stays while the RayCluster does: KubeRay holds a fault-tolerant RayCluster with its
+            // ray.io/gcs-ft-redis-cleanup-finalizer until a cleanup Job, made from the head pod and reading
+            // REDIS_PASSWORD from that Secret, has run (raycluster_controller.go 248-349, pod.go 149-158). Without the
+            // Secret the Job's pod never starts, the deletion hangs for the Job's 300 s and the Redis keys stay.
+            if (found["metadata"]?["deletionTimestamp"] is null) await DeleteRayClusterAsync(found, cancellationToken);
             return false;
         }
-        return !await PodsRemainAsync(instanceId, cancellationToken);
+        // The RayCluster is gone, so its cleanup is over: now the Secret may go. Called again by the reconciler's poll
+        // (and, for an orphan, found again by the resync through the Secret's instance label).
+        var secretsGone = await DeleteInstanceSecretsAsync(instanceId, cancellationToken);
+        return secretsGone && !await PodsRemainAsync(instanceId, cancellationToken);
     }
 
     public async Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken)
@@ -320,12 +322,82 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
                 all.AddRange(await ListRayClustersAsync(ns, RayfleetLabels.Cluster, cancellationToken));
             clusters = all;
         }
+        var secrets = new List<JsonObject>();
+        // A Redis Secret outlives its RayCluster until RemoveAsync has seen the RayCluster gone: its instance is not
+        // gone before, or an orphan whose RayCluster went between two resyncs would leave its Secret behind.
+        var selector = SecretSelector(clusterId is null ? null : $"{RayfleetLabels.Cluster}={clusterId}");
+        foreach (var ns in LookupNamespaces())
+            secrets.AddRange(await ListSecretsAsync(ns, selector, cancellationToken));
         return [.. clusters
             .Where(c => clusterId is null || Label(c, RayfleetLabels.Cluster) == clusterId)
+            .Concat(secrets)
             .Select(c => Label(c, RayfleetLabels.Instance))
             .Where(i => i is not null)
             .Select(i => i!)
             .Distinct(StringComparer.Ordinal)];
+    }
+
+    private static string SecretSelector(string? more) =>
+        $"{RayfleetLabels.ManagedBy}={RayfleetLabels.ManagedByValue},{RayfleetLabels.Instance}" + (more is null ? "" : "," + more);
+
+    private async Task<List<JsonObject>> ListSecretsAsync(string? ns, string selector, CancellationToken ct)
+    {
+        var response = await Calls.RunAsync("list secrets", c => ns is null
+            ? _client.CoreV1.ListSecretForAllNamespacesWithHttpMessagesAsync(labelSelector: selector, cancellationToken: c)
+            : _client.CoreV1.ListNamespacedSecretWithHttpMessagesAsync(ns, labelSelector: selector, cancellationToken: c), ct);
+        using (response)
+            // Only what names the Secret is kept: never its data.
+            return [.. (response.Body.Items ?? []).Select(s => new JsonObject
+            {
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = s.Metadata?.Name,
+                    ["namespace"] = s.Metadata?.NamespaceProperty,
+                    ["uid"] = s.Metadata?.Uid,
+                    ["resourceVersion"] = s.Metadata?.ResourceVersion,
+                    ["labels"] = new JsonObject((s.Metadata?.Labels ?? new Dictionary<string, string>()).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+                },
+            })];
+    }
+
+    /// <summary>
+    /// Deletes the Redis Secrets that carry the instance's label; true when none is left. A Secret that a newer instance
+    /// of the same cluster applied meanwhile carries that instance's label and a new resourceVersion, so the
+    /// preconditions leave it alone.
+    /// </summary>
+    private async Task<bool> DeleteInstanceSecretsAsync(string instanceId, CancellationToken ct)
+    {
+        if (!KubeRayChecks.IsLabelValue(instanceId)) return true;
+        var gone = true;
+        foreach (var ns in LookupNamespaces())
+            foreach (var secret in await ListSecretsAsync(ns, SecretSelector($"{RayfleetLabels.Instance}={instanceId}"), ct))
+            {
+                var (secretNs, name) = NameOf(secret);
+                var options = new V1DeleteOptions
+                {
+                    Preconditions = new V1Preconditions
+                    {
+                        Uid = secret["metadata"]?["uid"]?.GetValue<string>(),
+                        ResourceVersion = secret["metadata"]?["resourceVersion"]?.GetValue<string>(),
+                    },
+                };
+                try
+                {
+                    var response = await Calls.RunAsync($"delete Secret {secretNs}/{name}", c =>
+                        _client.CoreV1.DeleteNamespacedSecretWithHttpMessagesAsync(name, secretNs, options, cancellationToken: c), ct);
+                    response.Dispose();
+                    LogSecretDeleted(_logger, secretNs, name, instanceId);
+                }
+                catch (KubernetesApiException ex) when (ex.IsNotFound)
+                {
+                }
+                catch (KubernetesApiException ex) when (ex.IsConflict)
+                {
+                    // Written since it was listed: look again at the next call.
+                    gone = false;
+                }
+            }
+        return gone;
     }
 
     /// <summary>The RayCluster carrying the instance label, asked of the API server (not the cache): deletes act on it.</summary>
@@ -453,6 +525,9 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
                     [RayfleetLabels.ManagedBy] = RayfleetLabels.ManagedByValue,
                     [RayfleetLabels.Workspace] = request.WorkspaceId,
                     [RayfleetLabels.Cluster] = request.ClusterId,
+                    // Which instance's RayCluster reads it: RemoveAsync of that instance deletes it once the RayCluster
+                    // is gone, and a Start relabels it for the new instance before its RayCluster is applied.
+                    [RayfleetLabels.Instance] = request.InstanceId,
                 },
             },
             ["type"] = "Opaque",
@@ -539,6 +614,9 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Deleting RayCluster {Namespace}/{Name} of instance {InstanceId} (foreground)")]
     private static partial void LogDeleting(ILogger logger, string @namespace, string name, string? instanceId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Deleted Secret {Namespace}/{Name} of instance {InstanceId}: its RayCluster is gone")]
+    private static partial void LogSecretDeleted(ILogger logger, string @namespace, string name, string instanceId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Suspended RayCluster {Name} of instance {InstanceId}")]
     private static partial void LogSuspended(ILogger logger, string name, string instanceId);

@@ -275,6 +275,9 @@ public static partial class RayClusterManifest
     /// </summary>
     public static string KubeRayValue(string name, string value)
     {
+        // `--name=` with nothing after it is already an empty argument to bash, and KubeRay copies a head's redis-password
+        // from the map into REDIS_PASSWORD as it stands (pod.go ~167): quotes there would become part of the password.
+        if (value.Length == 0) return value;
         var boolean = value.Equals("true", StringComparison.OrdinalIgnoreCase) || value.Equals("false", StringComparison.OrdinalIgnoreCase);
         if (RayStartOptions.IsPlainWord(value) && (!boolean || ExplicitBooleanFlags.Contains(name))) return value;
         return "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
