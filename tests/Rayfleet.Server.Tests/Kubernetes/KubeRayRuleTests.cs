@@ -232,10 +232,8 @@ public sealed class KubeRayRuleTests
         await using var kube = await FakeKubeApiServer.StartAsync();
         using var host = new RayfleetHost(settings: Settings(kube));
         var api = host.Api();
-        var ws = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "k8s", provider = "kubernetes", resourceSpec = new { cu = "640" } }))
-            .EnsureOk().Json["workspaceId"]!.GetValue<string>();
-        var simulated = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "sim", provider = "simulated", resourceSpec = new { cu = "640" } }))
-            .EnsureOk().Json["workspaceId"]!.GetValue<string>();
+        var ws = await api.CreateWorkspaceAsync("k8s", "kubernetes", "640");
+        var simulated = await api.CreateWorkspaceAsync("sim", "simulated", "640");
 
         foreach (var (body, field, cites) in RefusedRequests)
         {
@@ -258,8 +256,7 @@ public sealed class KubeRayRuleTests
         await using var kube = await FakeKubeApiServer.StartAsync();
         using var host = new RayfleetHost(settings: Settings(kube));
         var api = host.Api();
-        var ws = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "k8s", provider = "kubernetes", resourceSpec = new { cu = "64" } }))
-            .EnsureOk().Json["workspaceId"]!.GetValue<string>();
+        var ws = await api.CreateWorkspaceAsync("k8s", "kubernetes", "64");
         var id = await api.CreateClusterAsync(ws, Request(gft: true));
 
         var patch = new JsonObject { ["headSpec"] = new JsonObject { ["env"] = "RAY_REDIS_ADDRESS=other:6379" } };

@@ -63,8 +63,7 @@ public sealed class KubernetesServiceTests
         using var host = new RayfleetHost(settings: Settings(kube), services: s => s.AddSingleton<ILoggerProvider>(logs));
         var api = host.Api();
 
-        var ws = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "k8s", provider = "kubernetes", resourceSpec = new { cu = "64" } }))
-            .EnsureOk().Json["workspaceId"]!.GetValue<string>();
+        var ws = await api.CreateWorkspaceAsync("k8s", "kubernetes", "64");
         var ns = "rayfleet-" + ws;
         var id = await api.CreateClusterAsync(ws, new
         {
@@ -143,7 +142,7 @@ public sealed class KubernetesServiceTests
         kube.KubeRay.Auto = true;
         using var host = new RayfleetHost(settings: Settings(kube));
         var api = host.Api();
-        var ws = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "k8s", provider = "kubernetes" })).EnsureOk().Json["workspaceId"]!.GetValue<string>();
+        var ws = await api.CreateWorkspaceAsync("k8s", "kubernetes");
         var id = await api.CreateClusterAsync(ws, new { name = "kept", headSpec = new { cpu = "1", memory = "4Gi" } });
         await api.WaitForClusterAsync(ws, id, InState("Running"));
 
@@ -172,7 +171,7 @@ public sealed class KubernetesServiceTests
         kube.KubeRay.Auto = true;
         using var host = new RayfleetHost(settings: Settings(kube));
         var api = host.Api();
-        var ws = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "k8s", provider = "kubernetes" })).EnsureOk().Json["workspaceId"]!.GetValue<string>();
+        var ws = await api.CreateWorkspaceAsync("k8s", "kubernetes");
         var ns = "rayfleet-" + ws;
         var id = await api.CreateClusterAsync(ws, new
         {
@@ -196,7 +195,7 @@ public sealed class KubernetesServiceTests
         kube.KubeRay.Auto = true;
         using var host = new RayfleetHost(settings: Settings(kube));
         var api = host.Api();
-        var ws = (await api.PostAsync("/api/v1/workspaces", new { workspaceName = "k8s", provider = "kubernetes" })).EnsureOk().Json["workspaceId"]!.GetValue<string>();
+        var ws = await api.CreateWorkspaceAsync("k8s", "kubernetes");
         var id = await api.CreateClusterAsync(ws, new { name = "kept", headSpec = new { cpu = "1", memory = "4Gi" } });
         await api.WaitForClusterAsync(ws, id, InState("Running"));
 

@@ -48,6 +48,15 @@ public sealed class ApiClient(HttpClient http, RayfleetHost? host = null)
         return list["workspaces"]!.AsArray().Single(w => w!["workspaceName"]!.GetValue<string>() == "default")!["workspaceId"]!.GetValue<string>();
     }
 
+    /// <summary>A new workspace of <paramref name="provider"/>, with its root_queue at the default size or <paramref name="cu"/>.</summary>
+    public async Task<string> CreateWorkspaceAsync(string name, string provider, string? cu = null)
+    {
+        object body = cu is null
+            ? new { workspaceName = name, provider }
+            : new { workspaceName = name, provider, resourceSpec = new { cu } };
+        return (await PostAsync("/api/v1/workspaces", body)).EnsureOk().Json["workspaceId"]!.GetValue<string>();
+    }
+
     public async Task<string> CreateClusterAsync(string workspaceId, object body)
     {
         var response = (await PostAsync($"/api/v1/workspaces/{workspaceId}/rayCluster", body)).EnsureOk();
