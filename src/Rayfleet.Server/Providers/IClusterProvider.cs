@@ -1,5 +1,6 @@
 using Rayfleet.Core.Clusters;
 using Rayfleet.Server.Hosting;
+using Rayfleet.Server.Jobs;
 
 namespace Rayfleet.Server.Providers;
 
@@ -26,6 +27,24 @@ public interface IClusterProvider
 
     /// <summary>Every instance the provider holds resources for, whoever owns it; only one cluster's when it is named.</summary>
     Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ray's Job Submission API on the instance's head, as this provider reaches it; null while the instance has no
+    /// head to talk to (not applied yet, or gone).
+    /// </summary>
+    Task<IRayJobApi?> JobApiAsync(string instanceId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Copies the logs of the instance's nodes into <paramref name="sink"/>, one entry per node log file, before the
+    /// nodes go away (a job-mode cluster's logs outlive it). Safe to repeat: a later copy replaces an earlier one.
+    /// </summary>
+    Task CollectNodeLogsAsync(string instanceId, INodeLogSink sink, CancellationToken cancellationToken);
+}
+
+/// <summary>Where a provider writes the node logs it collects; names are relative paths such as <c>head/raylet.out</c>.</summary>
+public interface INodeLogSink
+{
+    Task WriteAsync(string relativeName, Stream content, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -59,12 +78,27 @@ public sealed record ProviderClusterRequest(
     /// </summary>
     public ProviderSecret? RedisPassword { get; init; }
 
+    /// <summary>
+    /// Set only for the cluster a job was submitted without a <c>clusterId</c> (a job-mode cluster): the job it exists
+    /// for. Most providers run such a cluster as any other and the job goes through <see cref="IClusterProvider.JobApiAsync"/>;
+    /// Kubernetes makes it a KubeRay RayJob that carries the job.
+    /// </summary>
+    public ProviderJob? Job { get; init; }
+
     /// <summary>The head's (a null group) or a worker group's resolved nodes.</summary>
     public ProviderNodeGroup NodesOf(string? groupName) =>
         groupName is null ? Head
         : Groups.TryGetValue(groupName, out var group) ? group
         : throw new InvalidOperationException($"The request resolves no worker group named '{groupName}'.");
 }
+
+/// <summary>The job of a job-mode cluster, with the lifetimes a KubeRay RayJob carries.</summary>
+public sealed record ProviderJob(
+    RayJobSubmission Submission,
+    string SubmissionMode,
+    bool ShutdownAfterJobFinishes,
+    int? TtlSecondsAfterFinished,
+    int? ActiveDeadlineSeconds);
 
 /// <summary>
 /// What the catalogues say about the nodes of the head or of one worker group: the release they run (their own

@@ -31,6 +31,12 @@ public sealed class FaultIsolationTests
 
         public Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken) =>
             inner.ListInstancesAsync(clusterId, cancellationToken);
+
+        public Task<Rayfleet.Server.Jobs.IRayJobApi?> JobApiAsync(string instanceId, CancellationToken cancellationToken) =>
+            inner.JobApiAsync(instanceId, cancellationToken);
+
+        public Task CollectNodeLogsAsync(string instanceId, INodeLogSink sink, CancellationToken cancellationToken) =>
+            inner.CollectNodeLogsAsync(instanceId, sink, cancellationToken);
     }
 
     [Fact]

@@ -307,6 +307,12 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         return secretsGone && !await PodsRemainAsync(instanceId, cancellationToken);
     }
 
+
+    // Jobs on this provider come with issue 10's provider work; until then it reaches no head and keeps no node logs.
+    public Task<Rayfleet.Server.Jobs.IRayJobApi?> JobApiAsync(string instanceId, CancellationToken cancellationToken) => Task.FromResult<Rayfleet.Server.Jobs.IRayJobApi?>(null);
+
+    public Task CollectNodeLogsAsync(string instanceId, INodeLogSink sink, CancellationToken cancellationToken) => Task.CompletedTask;
+
     public async Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken)
     {
         IEnumerable<JsonObject> clusters;

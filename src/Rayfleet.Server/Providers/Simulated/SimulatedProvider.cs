@@ -151,6 +151,12 @@ public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options
         }
     }
 
+
+    // Jobs on this provider come with issue 10's provider work; until then it reaches no head and keeps no node logs.
+    public Task<Rayfleet.Server.Jobs.IRayJobApi?> JobApiAsync(string instanceId, CancellationToken cancellationToken) => Task.FromResult<Rayfleet.Server.Jobs.IRayJobApi?>(null);
+
+    public Task CollectNodeLogsAsync(string instanceId, INodeLogSink sink, CancellationToken cancellationToken) => Task.CompletedTask;
+
     public Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken)
     {
         if (!Directory.Exists(_root)) return Task.FromResult<IReadOnlyList<string>>([]);
