@@ -288,6 +288,8 @@ public static partial class ClusterRules
             using var doc = JsonDocument.Parse(extraParam, new JsonDocumentOptions { MaxDepth = MaxExtraParamDepth });
             if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(SimulatedBehaviour.Section, out var simulated))
                 SimulatedBehaviour.Read(simulated, problems);
+            if (doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty(ClusterExtensions.IdleStop, out var idle))
+                ClusterExtensions.Read(idle, problems);
         }
         catch (JsonException)
         {

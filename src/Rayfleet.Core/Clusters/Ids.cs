@@ -9,6 +9,8 @@ public static class Ids
     private const string Alnum = "abcdefghijklmnopqrstuvwxyz0123456789";
 
     public static string Workspace() => "w-" + RandomNumberGenerator.GetString(Hex, 16);
+    /// <summary>A Ray job's submission id, also Ray's own <c>submission_id</c>.</summary>
+    public static string Job() => "rj-" + RandomNumberGenerator.GetString(Alnum, 16);
     public static string Cluster() => "ray-" + RandomNumberGenerator.GetString(Alnum, 16);
     public static string Instance(string clusterId) => clusterId + "-" + RandomNumberGenerator.GetString(Alnum, 8);
     public static string HeadNode(string clusterId) => clusterId + "-head-" + RandomNumberGenerator.GetString(Alnum, 5);

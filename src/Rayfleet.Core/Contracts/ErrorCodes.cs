@@ -14,6 +14,7 @@ public static class ErrorCodes
     public const string VolumeNotFound = "InvalidVolume.NotFound";
     public const string ReleaseVersionNotFound = "InvalidReleaseVersion.NotFound";
     public const string GpuSpecNotFound = "InvalidGpuSpec.NotFound";
+    public const string JobNotFound = "InvalidRayJob.NotFound";
     public const string OperationDenied = "OperationDenied";
     public const string ConcurrentModification = "ConcurrentModification";
     public const string ApiNotFound = "InvalidApi.NotFound";

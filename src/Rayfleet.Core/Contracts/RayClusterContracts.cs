@@ -127,6 +127,12 @@ public sealed record GetRayClusterResponse
     [JsonPropertyName("grpcEndpoint")] public string? GrpcEndpoint { get; init; }
     [JsonPropertyName("submitToken")] public string? SubmitToken { get; init; }
     [JsonPropertyName("instances")] public required List<RayNodeDto> Instances { get; init; }
+    /// <summary>Rayfleet extension: the Ray job a job-mode cluster was created for.</summary>
+    [JsonPropertyName("jobSubmissionId"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? JobSubmissionId { get; init; }
+    /// <summary>Rayfleet extension: CU-hours the cluster's nodes ran (README, "Usage").</summary>
+    [JsonPropertyName("cuHours")] public double CuHours { get; init; }
+    /// <summary>Rayfleet extension: GPU-hours, with the GPU type.</summary>
+    [JsonPropertyName("guHours")] public GuHoursDto GuHours { get; init; } = new();
 }
 
 /// <summary>ListRayCluster item: no extraParam, instances, jobUrl, jobUrlInner, submitToken or volumeIds; short head spec.</summary>
@@ -153,6 +159,12 @@ public sealed record RayClusterSummaryDto
     [JsonPropertyName("grpcEndpoint")] public string? GrpcEndpoint { get; init; }
     [JsonPropertyName("headSpec")] public required ListHeadSpecDto HeadSpec { get; init; }
     [JsonPropertyName("workerSpec")] public required List<ListWorkerSpecDto> WorkerSpec { get; init; }
+    /// <summary>Rayfleet extension: the Ray job a job-mode cluster was created for.</summary>
+    [JsonPropertyName("jobSubmissionId"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? JobSubmissionId { get; init; }
+    /// <summary>Rayfleet extension: CU-hours the cluster's nodes ran (README, "Usage").</summary>
+    [JsonPropertyName("cuHours")] public double CuHours { get; init; }
+    /// <summary>Rayfleet extension: GPU-hours, with the GPU type.</summary>
+    [JsonPropertyName("guHours")] public GuHoursDto GuHours { get; init; } = new();
 }
 
 public sealed record ListHeadSpecDto

@@ -5,6 +5,7 @@ using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Core.Jobs;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
@@ -43,32 +44,44 @@ public static class RayClusterApi
             spec = ClusterSecrets.ProtectRedisPassword(spec, previous: null, protection);
             CheckCapacity(catalogs, catalog, spec, workspace.Provider);
 
-            var now = time.Now();
-            var id = Ids.Cluster();
-            var row = new ClusterRow
-            {
-                Id = id,
-                WorkspaceId = workspaceId,
-                Provider = workspace.Provider,
-                Name = spec.Name,
-                SpecJson = spec.ToJson(),
-                ListSpecJson = spec.ForListing().ToJson(),
-                Generation = 1,
-                DesiredRunning = true,
-                InstanceId = Ids.Instance(id),
-                CreateTime = now,
-                StartTime = now,
-                ModifiedTime = now,
-                QueuedAt = now,
-                SubmitToken = Ids.SubmitToken(),
-                Creator = Caller.Of(http)?.PrincipalId,
-                Modifier = Caller.Of(http)?.PrincipalId,
-            };
-            db.Clusters.Add(row);
-            // Its place in line for admission (QueuedAt) and what it asks for are known now, in the same transaction.
-            db.Demands.AddRange(QueueAdmissionService.DemandRows(id, workspaceId, catalogs.Demand(spec, row.Provider)));
+            var row = StageNew(db, catalogs, workspace, spec, Caller.Of(http)?.PrincipalId, time.Now(), jobId: null);
+            var id = row.Id;
             return new Mutation(new CreateRayClusterResponse(http.RequestId(), id), () => reconciler.Enqueue(id));
         }, ct);
+    }
+
+    /// <summary>
+    /// Stages a new cluster that asks to run at once, with its place in line for admission and its demand, in the
+    /// caller's transaction: CreateRayCluster's, or SubmitRayJob's for a job-mode cluster.
+    /// </summary>
+    internal static ClusterRow StageNew(
+        RayfleetDbContext db, Catalogs catalogs, WorkspaceRow workspace, ClusterSpec spec, string? principal, long now, string? jobId)
+    {
+        var id = Ids.Cluster();
+        var row = new ClusterRow
+        {
+            Id = id,
+            WorkspaceId = workspace.Id,
+            Provider = workspace.Provider,
+            Name = spec.Name,
+            SpecJson = spec.ToJson(),
+            ListSpecJson = spec.ForListing().ToJson(),
+            Generation = 1,
+            DesiredRunning = true,
+            InstanceId = Ids.Instance(id),
+            CreateTime = now,
+            StartTime = now,
+            ModifiedTime = now,
+            QueuedAt = now,
+            SubmitToken = Ids.SubmitToken(),
+            Creator = principal,
+            Modifier = principal,
+            JobId = jobId,
+        };
+        db.Clusters.Add(row);
+        // Its place in line for admission (QueuedAt) and what it asks for are known now, in the same transaction.
+        db.Demands.AddRange(QueueAdmissionService.DemandRows(id, workspace.Id, catalogs.Demand(spec, row.Provider)));
+        return row;
     }
 
     public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
@@ -89,13 +102,14 @@ public static class RayClusterApi
             page.Select(ClusterViews.ListColumns).AsAsyncEnumerable().Select(row => ClusterViews.Summary(row, names)), total);
     }
 
-    public static async Task<IResult> Get(string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<IResult> Get(
+        string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, TimeProvider time, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         var row = await db.Clusters.AsNoTracking().FirstOrDefaultAsync(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted, ct)
                   ?? throw ClusterNotFound(clusterId);
         var names = await ClusterViews.PrincipalNamesAsync(db, [row], ct);
-        return TypedResults.Ok(ClusterViews.Detail(row, http.RequestId(), names));
+        return TypedResults.Ok(ClusterViews.Detail(row, http.RequestId(), names, ClusterUsage.Current(row, catalogs, time.Now())));
     }
 
     public static async Task<IResult> Update(
@@ -169,6 +183,7 @@ public static class RayClusterApi
                     row.Generation++;
                     row.StartTime = now;
                     row.QueuedAt = now;
+                    row.StopReason = null;
                     row.Modifier = Caller.Of(http)?.PrincipalId;
                     break;
             }
@@ -191,13 +206,14 @@ public static class RayClusterApi
             {
                 row.DesiredRunning = false;
                 row.Generation++;
+                row.StopReason = null;
                 row.Modifier = Caller.Of(http)?.PrincipalId;
             }
             return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
         }, ct);
     }
 
-    private static async Task<ClusterRow> FindAsync(RayfleetDbContext db, string workspaceId, string clusterId, CancellationToken ct) =>
+    internal static async Task<ClusterRow> FindAsync(RayfleetDbContext db, string workspaceId, string clusterId, CancellationToken ct) =>
         await db.Clusters.FirstOrDefaultAsync(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted, ct)
         ?? throw ClusterNotFound(clusterId);
 
@@ -208,10 +224,10 @@ public static class RayClusterApi
         db.Demands.AddRange(QueueAdmissionService.DemandRows(row.Id, row.WorkspaceId, catalogs.Demand(spec, row.Provider)));
     }
 
-    private static ApiException ClusterNotFound(string clusterId) =>
+    internal static ApiException ClusterNotFound(string clusterId) =>
         ApiException.NotFound(ErrorCodes.ClusterNotFound, $"Ray cluster '{clusterId}' does not exist in the workspace.");
 
-    private static async Task<(ClusterSpec Spec, WorkspaceCatalog Catalog)> ValidateAsync(
+    internal static async Task<(ClusterSpec Spec, WorkspaceCatalog Catalog)> ValidateAsync(
         RayfleetDbContext db, Catalogs catalogs, WorkspaceRow workspace, RayClusterRequest request, CancellationToken ct)
     {
         var catalog = await WorkspaceCatalog.LoadAsync(db, catalogs, workspace.Id, ct);
@@ -223,7 +239,7 @@ public static class RayClusterApi
     }
 
     /// <summary>A cluster that can never fit its queues is refused now; one that only has to wait is accepted.</summary>
-    private static void CheckCapacity(Catalogs catalogs, WorkspaceCatalog catalog, ClusterSpec spec, string provider)
+    internal static void CheckCapacity(Catalogs catalogs, WorkspaceCatalog catalog, ClusterSpec spec, string provider)
     {
         var decision = QueueAdmission.Decide(catalogs.Demand(spec, provider), catalog.Capacities, new QueueDemand());
         if (decision.Verdict == AdmissionVerdict.NeverFits)
@@ -246,7 +262,7 @@ internal static class ClusterViews
 
     private static string? Name(IReadOnlyDictionary<string, string> names, string? id) => id is not null && names.TryGetValue(id, out var n) ? n : null;
 
-    public static GetRayClusterResponse Detail(ClusterRow row, string requestId, IReadOnlyDictionary<string, string> names)
+    public static GetRayClusterResponse Detail(ClusterRow row, string requestId, IReadOnlyDictionary<string, string> names, Usage usage)
     {
         var spec = ClusterSpec.FromJson(row.SpecJson);
         var status = ClusterStatusView.Of(row, spec);
@@ -279,6 +295,9 @@ internal static class ClusterViews
             GrpcEndpoint = status.NewInstance ? null : row.GrpcEndpoint,
             SubmitToken = row.SubmitToken,
             Instances = status.NewInstance ? [] : JsonSerializer.Deserialize<List<RayNodeDto>>(row.NodesJson) ?? [],
+            JobSubmissionId = row.JobId,
+            CuHours = usage.CuHours,
+            GuHours = GuHours(usage, spec),
         };
     }
 
@@ -289,7 +308,7 @@ internal static class ClusterViews
     /// </summary>
     public sealed record ListRow(
         string Id, string ListSpecJson, string? SpecJson, ObservedHalf Status, long CreateTime, long? StartTime, long ModifiedTime,
-        string? Creator, string? Modifier, string? DashboardUrl, string? GrpcEndpoint);
+        string? Creator, string? Modifier, string? DashboardUrl, string? GrpcEndpoint, string? JobId, decimal UsageCuMs, decimal UsageGpuMs);
 
     public static readonly Expression<Func<ClusterRow, ListRow>> ListColumns = c => new ListRow(
         c.Id,
@@ -297,7 +316,7 @@ internal static class ClusterViews
         c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.SpecJson : null,
         new ObservedHalf(c.Generation, c.ObservedGeneration, c.DesiredRunning, c.InstanceId, c.ObservedInstanceId, c.State, c.Message, c.Modified,
             c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.RunSpecJson : null),
-        c.CreateTime, c.StartTime, c.ModifiedTime, c.Creator, c.Modifier, c.DashboardUrl, c.GrpcEndpoint);
+        c.CreateTime, c.StartTime, c.ModifiedTime, c.Creator, c.Modifier, c.DashboardUrl, c.GrpcEndpoint, c.JobId, c.UsageCuMs, c.UsageGpuMs);
 
     /// <summary>A List item from a row read with <see cref="ListColumns"/>.</summary>
     public static RayClusterSummaryDto Summary(ListRow row, IReadOnlyDictionary<string, string> names)
@@ -326,6 +345,13 @@ internal static class ClusterViews
             GrpcEndpoint = status.NewInstance ? null : row.GrpcEndpoint,
             HeadSpec = ClusterSpecMapping.ToListHeadDto(spec.Head),
             WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToListWorkerDto)],
+            JobSubmissionId = row.JobId,
+            // Charged up to the last observation: a List never reads the node lists that a live figure needs.
+            CuHours = new Usage(row.UsageCuMs, row.UsageGpuMs).CuHours,
+            GuHours = GuHours(new Usage(row.UsageCuMs, row.UsageGpuMs), spec),
         };
     }
+
+    private static GuHoursDto GuHours(Usage usage, ClusterSpec spec) =>
+        usage.GpuMs > 0 ? new GuHoursDto { GpuHours = usage.GpuHours, GpuSpec = ClusterUsage.GpuSpec(spec) } : new GuHoursDto();
 }

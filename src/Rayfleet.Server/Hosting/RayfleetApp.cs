@@ -4,6 +4,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Rayfleet.Server.Api;
 using Rayfleet.Server.Auth;
+using Rayfleet.Server.Jobs;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Kubernetes;
@@ -77,6 +78,10 @@ public static class RayfleetApp
         services.AddSingleton(new ConfiguredProviders(configured));
         services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         services.AddScoped<ClusterReconcilePass>();
+        services.AddScoped<JobReconcilePass>();
+        services.AddSingleton(new JobLogPlaces("rayfleet-logs"));
+        services.AddSingleton<IJobLogWriter, FolderJobLogWriter>();
+        services.AddSingleton<JobViews>();
         services.AddScoped<ProviderRequestBuilder>();
         services.AddScoped<MutationRunner>();
         // The runner's per-clientToken gates: one per process, shared by every request scope.
@@ -151,6 +156,7 @@ public static class RayfleetApp
         app.MapWorkspaces();
         app.MapQueues();
         app.MapRayClusters();
+        app.MapRayJobs();
         app.MapNetworkServices();
         app.MapVolumes();
         app.MapCatalogs();

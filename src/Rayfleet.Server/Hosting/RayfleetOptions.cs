@@ -73,6 +73,8 @@ public sealed class ReconcilerOptions
     public TimeSpan BackoffMax { get; set; } = TimeSpan.FromMinutes(2);
     /// <summary>How soon to look again at a cluster whose resources are still going away.</summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>How often a running job is asked for its status and driver log.</summary>
+    public TimeSpan JobPollInterval { get; set; } = TimeSpan.FromSeconds(2);
 }
 
 public sealed class SimulatedProviderOptions

@@ -9,6 +9,7 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
     public DbSet<NetworkServiceRow> NetworkServices => Set<NetworkServiceRow>();
     public DbSet<VolumeRow> Volumes => Set<VolumeRow>();
     public DbSet<ClusterRow> Clusters => Set<ClusterRow>();
+    public DbSet<JobRow> Jobs => Set<JobRow>();
     public DbSet<ReservationRow> Reservations => Set<ReservationRow>();
     public DbSet<ClusterDemandRow> Demands => Set<ClusterDemandRow>();
     public DbSet<IdempotencyRow> Idempotency => Set<IdempotencyRow>();
@@ -58,6 +59,23 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
             e.Property(x => x.Version).IsConcurrencyToken();
             e.HasIndex(x => new { x.WorkspaceId, x.Deleted, x.CreateTime });
             e.HasIndex(x => new { x.WorkspaceId, x.DesiredRunning, x.QueuedAt });
+            e.Property(x => x.UsageCuMs).HasPrecision(28, 3);
+            e.Property(x => x.UsageGpuMs).HasPrecision(28, 3);
+        });
+        modelBuilder.Entity<JobRow>(e =>
+        {
+            e.ToTable("ray_jobs");
+            e.HasKey(x => x.Id);
+            e.Property(x => x.Id).HasMaxLength(64);
+            e.Property(x => x.Status).HasMaxLength(16);
+            e.Property(x => x.ClusterState).HasMaxLength(16);
+            e.Property(x => x.Version).IsConcurrencyToken();
+            e.Property(x => x.UsageCuMs).HasPrecision(28, 3);
+            e.Property(x => x.UsageGpuMs).HasPrecision(28, 3);
+            e.Property(x => x.UsageCuMsAtStart).HasPrecision(28, 3);
+            e.Property(x => x.UsageGpuMsAtStart).HasPrecision(28, 3);
+            e.HasIndex(x => new { x.WorkspaceId, x.SubmitTime });
+            e.HasIndex(x => x.ClusterId);
         });
         modelBuilder.Entity<ReservationRow>(e =>
         {
@@ -120,6 +138,9 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
         // The version check compares the value read; the new value is one more, so a second writer that read the same
         // row fails with DbUpdateConcurrencyException instead of overwriting.
         foreach (var entry in ChangeTracker.Entries<ClusterRow>())
+            if (entry.State == EntityState.Modified)
+                entry.Entity.Version++;
+        foreach (var entry in ChangeTracker.Entries<JobRow>())
             if (entry.State == EntityState.Modified)
                 entry.Entity.Version++;
         return base.SaveChangesAsync(cancellationToken);

@@ -109,6 +109,19 @@ public sealed class ClusterRow
     public string? JobUrl { get; set; }
     public string? JobUrlInner { get; set; }
     public string? GrpcEndpoint { get; set; }
+    /// <summary>CU- and GPU-milliseconds the cluster's nodes ran, up to <see cref="UsageObservedAt"/> (Core's UsageMeter).</summary>
+    public decimal UsageCuMs { get; set; }
+    public decimal UsageGpuMs { get; set; }
+    /// <summary>When the nodes in <see cref="NodesJson"/> were observed; the next observation charges them up to its own time.</summary>
+    public long? UsageObservedAt { get; set; }
+    /// <summary>Idle stop: the last time Ray reported a running job or a connected driver (or the instance started).</summary>
+    public long? LastBusyAt { get; set; }
+
+    // Desired, written by the API (and by the reconciler when it stops or deletes on a user's standing request).
+    /// <summary>The job a job-mode cluster was created for; null for a cluster created with CreateRayCluster.</summary>
+    public string? JobId { get; set; }
+    /// <summary>Why the reconciler stopped the cluster on its own (idle stop); shown as the Stopped cluster's message.</summary>
+    public string? StopReason { get; set; }
 
     public long Version { get; set; }
 
@@ -141,6 +154,54 @@ public sealed class ClusterDemandRow : QueueAmountRow;
 
 /// <summary>Resources queue admission granted a cluster in one queue; written by the reconciler only.</summary>
 public sealed class ReservationRow : QueueAmountRow;
+
+/// <summary>
+/// A Ray job. As for clusters, the API writes the desired half (the request, the cluster it runs on, cancel) and only
+/// the reconciler writes the observed half (status, times, usage, what Ray said). The job stays after its cluster is
+/// gone, with its logs.
+/// </summary>
+public sealed class JobRow
+{
+    // Desired, written by the API.
+    public required string Id { get; set; }
+    public required string WorkspaceId { get; set; }
+    public required string Provider { get; set; }
+    public required string Name { get; set; }
+    /// <summary>The SubmitRayJob request as accepted (no clientToken), echoed by GetRayJob.</summary>
+    public required string SpecJson { get; set; }
+    /// <summary>The cluster the job runs on: its own job-mode cluster, or the existing one it was sent to.</summary>
+    public required string ClusterId { get; set; }
+    public bool OwnsCluster { get; set; }
+    /// <summary>The queue of the cluster's head, shown as <c>resourceQueue</c>.</summary>
+    public string? QueueName { get; set; }
+    public long SubmitTime { get; set; }
+    /// <summary><c>activeDeadlineSeconds</c> after submission, epoch ms; null without a deadline.</summary>
+    public long? DeadlineAt { get; set; }
+    public bool CancelRequested { get; set; }
+    public string? Creator { get; set; }
+    public long Generation { get; set; }
+
+    // Observed, written by the reconciler.
+    public required string Status { get; set; }
+    public string? Message { get; set; }
+    public required string ClusterState { get; set; }
+    /// <summary>Ray has the submission (its answer to the submit was success or "already exists").</summary>
+    public bool RaySubmitted { get; set; }
+    public long? StartTime { get; set; }
+    public long? EndTime { get; set; }
+    /// <summary>The cluster's usage meter when the job started (a job on a shared cluster is charged the difference).</summary>
+    public decimal? UsageCuMsAtStart { get; set; }
+    public decimal? UsageGpuMsAtStart { get; set; }
+    public decimal UsageCuMs { get; set; }
+    public decimal UsageGpuMs { get; set; }
+    public string? GpuSpec { get; set; }
+    public string? DashboardUrl { get; set; }
+    /// <summary>Bytes of the driver log copied so far; the copy is refreshed while the job runs.</summary>
+    public long DriverLogBytes { get; set; }
+    public long ObservedGeneration { get; set; }
+
+    public long Version { get; set; }
+}
 
 public sealed class IdempotencyRow
 {

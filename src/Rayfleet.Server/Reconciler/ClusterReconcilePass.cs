@@ -4,6 +4,8 @@ using Microsoft.Extensions.Options;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Core.Jobs;
+using Rayfleet.Server.Jobs;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
@@ -21,19 +23,39 @@ public sealed partial class ClusterReconcilePass(
     Catalogs catalogs,
     ProviderRequestBuilder requests,
     IOptions<RayfleetOptions> options,
+    TimeProvider time,
     ILogger<ClusterReconcilePass> logger)
 {
     private readonly TimeSpan _poll = options.Value.Reconciler.PollInterval;
+
+    /// <summary>
+    /// Runs the pass, and wakes the jobs waiting on the cluster when its state changed (a job follows its cluster from
+    /// Pending to submission without polling it).
+    /// </summary>
+    public async Task<PassResult> RunAsync(string clusterId, CancellationToken ct)
+    {
+        var result = await ReconcileAsync(clusterId, ct);
+        if (_row is null || _row.State == _stateBefore) return result;
+        var jobs = await db.Jobs.AsNoTracking()
+            .Where(j => j.ClusterId == clusterId && j.Status != JobStatus.Succeeded && j.Status != JobStatus.Failed
+                        && j.Status != JobStatus.Cancelled && j.Status != JobStatus.Timeout)
+            .Select(j => j.Id).ToListAsync(ct);
+        return jobs.Count == 0 ? result : result with { Wake = [.. result.Wake, .. jobs] };
+    }
+
+    private ClusterRow? _row;
+    private string? _stateBefore;
 
     /// <summary>
     /// Reads the desired half of the row, acts, and writes the observed half in one commit at the end, stamped with
     /// the generation it acted on (a change the API committed meanwhile makes the save fail, and the pass runs again).
     /// A pass that changes what admission granted commits that and comes back at once to act on it.
     /// </summary>
-    public async Task<PassResult> RunAsync(string clusterId, CancellationToken ct)
+    private async Task<PassResult> ReconcileAsync(string clusterId, CancellationToken ct)
     {
         var row = await db.Clusters.FirstOrDefaultAsync(c => c.Id == clusterId, ct);
         if (row is null) return PassResult.Done;
+        (_row, _stateBefore) = (row, row.State);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["ClusterId"] = row.Id, ["WorkspaceId"] = row.WorkspaceId });
         var provider = providers.Get(row.Provider);
 
@@ -50,6 +72,7 @@ public sealed partial class ClusterReconcilePass(
             row.Modified = false;
             row.State = ClusterState.Starting;
             row.Message = ClusterState.WaitingMessage;
+            row.LastBusyAt = Now();
             ClearNodes(row);
         }
         else
@@ -150,11 +173,13 @@ public sealed partial class ClusterReconcilePass(
                 _ => ClusterState.Starting,
             };
             row.Message = observation.Phase == ObservedPhase.Failed ? observation.Message : scaleMessage ?? observation.Message;
-            row.NodesJson = JsonSerializer.Serialize(observation.Nodes.Select(ToDto).ToList());
+            ClusterUsage.Observe(row, JsonSerializer.Serialize(observation.Nodes.Select(ToDto).ToList()), catalogs, Now());
             row.DashboardUrl = observation.Endpoints.DashboardUrl;
             row.JobUrl = observation.Endpoints.JobUrl;
             row.JobUrlInner = observation.Endpoints.JobUrlInner;
             row.GrpcEndpoint = observation.Endpoints.GrpcEndpoint;
+            if (row.State == ClusterState.Running && await IdleStopAsync(row, runSpec, provider, ct) is { } idleCheck)
+                requeue = requeue is { } r && r < idleCheck ? r : idleCheck;
             await db.SaveChangesAsync(ct);
         }
         finally
@@ -164,9 +189,48 @@ public sealed partial class ClusterReconcilePass(
         return new PassResult(row.State == ClusterState.Error ? null : requeue, wake);
     }
 
-    private static void ClearNodes(ClusterRow row)
+    /// <summary>
+    /// Idle stop (README, "Idle stop"): a running cluster whose <c>extraParam.idleStopSeconds</c> is set is stopped
+    /// once that long passed with no job Rayfleet still has to run there and nothing running as Ray reports it (its
+    /// Job API lists submitted jobs and connected drivers). Returns when to look again; null without idle stop.
+    /// </summary>
+    private async Task<TimeSpan?> IdleStopAsync(ClusterRow row, ClusterSpec runSpec, IClusterProvider provider, CancellationToken ct)
     {
-        row.NodesJson = "[]";
+        if (ClusterExtensions.IdleStopSeconds(runSpec.ExtraParam) is not { } idleSeconds) return null;
+        var now = Now();
+        var busy = await db.Jobs.AnyAsync(j => j.ClusterId == row.Id && j.Status != JobStatus.Succeeded && j.Status != JobStatus.Failed
+                                                && j.Status != JobStatus.Cancelled && j.Status != JobStatus.Timeout, ct);
+        if (!busy)
+        {
+            var head = await provider.JobApiAsync(row.InstanceId!, ct);
+            // A head that cannot be asked is not known to be idle.
+            busy = head is null || (await head.ListAsync(ct)).Any(j => j.Status is RayJobStatus.Pending or RayJobStatus.Running);
+        }
+        if (busy || row.LastBusyAt is null)
+        {
+            row.LastBusyAt = now;
+            return TimeSpan.FromSeconds(Math.Min(idleSeconds, IdleCheckInterval.TotalSeconds));
+        }
+        var idleFor = now - row.LastBusyAt.Value;
+        if (idleFor < idleSeconds * 1000L)
+            return TimeSpan.FromMilliseconds(Math.Min(idleSeconds * 1000L - idleFor, IdleCheckInterval.TotalMilliseconds));
+
+        // A standing request of the cluster's owner, carried out like their Stop: the desired half changes.
+        row.DesiredRunning = false;
+        row.Generation++;
+        row.StopReason = $"Stopped after {idleSeconds} s with no running job and no connected driver (extraParam.idleStopSeconds).";
+        LogIdleStop(logger, row.Id, idleSeconds);
+        return TimeSpan.Zero;
+    }
+
+    /// <summary>How often an idle-stop cluster asks Ray whether anything runs.</summary>
+    private static readonly TimeSpan IdleCheckInterval = TimeSpan.FromSeconds(30);
+
+    private long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    private void ClearNodes(ClusterRow row)
+    {
+        ClusterUsage.Observe(row, "[]", catalogs, Now());
         row.DashboardUrl = row.JobUrl = row.JobUrlInner = row.GrpcEndpoint = null;
     }
 
@@ -199,7 +263,7 @@ public sealed partial class ClusterReconcilePass(
         }
         var released = await QueueAdmissionService.StageReleaseAsync(db, row, ct);
         row.State = ClusterState.Stopped;
-        row.Message = null;
+        row.Message = row.StopReason;
         row.RunSpecJson = null;
         row.Modified = false;
         ClearNodes(row);
@@ -260,6 +324,9 @@ public sealed partial class ClusterReconcilePass(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cluster {ClusterId} admitted")]
     private static partial void LogAdmitted(ILogger logger, string clusterId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Cluster {ClusterId} stops after {Seconds} s idle")]
+    private static partial void LogIdleStop(ILogger logger, string clusterId, int seconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Cluster {ClusterId} deleted; its resources are gone")]
     private static partial void LogDeleted(ILogger logger, string clusterId);

@@ -100,6 +100,14 @@ public sealed partial class ClusterReconciler(
 
             // An instance is owned only by the cluster whose current instance it is; a crash between a Start and the
             // stop of the instance before it, or between a delete and the removal of its row, leaves such leftovers.
+            // Jobs still to follow, and finished ones whose job-mode cluster waits for its TTL.
+            var jobs = await db.Jobs.AsNoTracking()
+                .Where(j => (j.Status != Core.Jobs.JobStatus.Succeeded && j.Status != Core.Jobs.JobStatus.Failed
+                             && j.Status != Core.Jobs.JobStatus.Cancelled && j.Status != Core.Jobs.JobStatus.Timeout)
+                            || (j.OwnsCluster && j.ClusterState != Core.Jobs.JobClusterState.Deleted))
+                .OrderBy(j => j.SubmitTime).Select(j => j.Id).ToListAsync(ct);
+            foreach (var job in jobs) _queue.Add(job);
+
             var owned = clusters.Where(c => c.InstanceId is not null).Select(c => c.InstanceId!).ToHashSet(StringComparer.Ordinal);
             // clientToken answers are kept for 24 hours (semantics.md); older ones go here.
             var cutoff = time.GetUtcNow().AddHours(-25).ToUnixTimeMilliseconds();
@@ -138,8 +146,10 @@ public sealed partial class ClusterReconciler(
             try
             {
                 await using var scope = scopes.CreateAsyncScope();
-                var pass = scope.ServiceProvider.GetRequiredService<ClusterReconcilePass>();
-                var result = await pass.RunAsync(key, ct);
+                // One queue for clusters and jobs: their ids never collide ("ray-…", "rj-…"), and a pass of one wakes the other.
+                var result = IsJob(key)
+                    ? await scope.ServiceProvider.GetRequiredService<JobReconcilePass>().RunAsync(key, ct)
+                    : await scope.ServiceProvider.GetRequiredService<ClusterReconcilePass>().RunAsync(key, ct);
                 _queue.Forget(key);
                 _queue.Done(key);
                 if (result.RequeueAfter is { } delay) _queue.AddAfter(key, delay);
@@ -168,6 +178,8 @@ public sealed partial class ClusterReconciler(
             }
         }
     }
+
+    private static bool IsJob(string key) => key.StartsWith("rj-", StringComparison.Ordinal);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reconcile of {ClusterId} failed ({Failures} in a row); retrying in {Delay}")]
     private static partial void LogPassFailed(ILogger logger, Exception ex, string clusterId, int failures, TimeSpan delay);

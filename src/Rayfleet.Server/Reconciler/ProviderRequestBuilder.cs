@@ -28,7 +28,22 @@ public sealed class ProviderRequestBuilder(RayfleetDbContext db, Catalogs catalo
             RedisPassword = RedisPassword(runSpec, protection),
             Volumes = await VolumesAsync(row.WorkspaceId, runSpec, ct),
             NetworkService = await NetworkServiceAsync(row.WorkspaceId, runSpec, ct),
+            Job = row.JobId is null ? null : await JobAsync(row.JobId, ct),
         };
+    }
+
+    /// <summary>The job a job-mode cluster exists for, as a provider that runs it with the cluster (a KubeRay RayJob) needs it.</summary>
+    private async Task<ProviderJob?> JobAsync(string jobId, CancellationToken ct)
+    {
+        var job = await db.Jobs.AsNoTracking().FirstOrDefaultAsync(j => j.Id == jobId, ct);
+        if (job is null) return null;
+        var spec = JobSubmissions.Spec(job);
+        return new ProviderJob(
+            JobSubmissions.For(job),
+            spec.SubmissionMode ?? Core.Jobs.SubmissionModes.Http,
+            spec.ShutdownAfterJobFinishes ?? true,
+            spec.TtlSecondsAfterFinished,
+            spec.ActiveDeadlineSeconds);
     }
 
     /// <summary>

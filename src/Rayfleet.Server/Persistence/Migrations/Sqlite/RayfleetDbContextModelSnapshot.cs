@@ -160,11 +160,17 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.Property<string>("InstanceId")
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("JobId")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("JobUrl")
                         .HasColumnType("TEXT");
 
                     b.Property<string>("JobUrlInner")
                         .HasColumnType("TEXT");
+
+                    b.Property<long?>("LastBusyAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<string>("ListSpecJson")
                         .IsRequired()
@@ -217,9 +223,23 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                         .HasMaxLength(16)
                         .HasColumnType("TEXT");
 
+                    b.Property<string>("StopReason")
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("SubmitToken")
                         .IsRequired()
                         .HasColumnType("TEXT");
+
+                    b.Property<decimal>("UsageCuMs")
+                        .HasPrecision(28, 3)
+                        .HasColumnType("TEXT");
+
+                    b.Property<decimal>("UsageGpuMs")
+                        .HasPrecision(28, 3)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("UsageObservedAt")
+                        .HasColumnType("INTEGER");
 
                     b.Property<long>("Version")
                         .IsConcurrencyToken()
@@ -262,6 +282,116 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.HasIndex("CreateTime");
 
                     b.ToTable("idempotency", (string)null);
+                });
+
+            modelBuilder.Entity("Rayfleet.Server.Persistence.JobRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("CancelRequested")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ClusterId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("ClusterState")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Creator")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("DashboardUrl")
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("DeadlineAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("DriverLogBytes")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long?>("EndTime")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("Generation")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("GpuSpec")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Message")
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("ObservedGeneration")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<bool>("OwnsCluster")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<string>("QueueName")
+                        .HasColumnType("TEXT");
+
+                    b.Property<bool>("RaySubmitted")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("SpecJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.Property<long?>("StartTime")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("SubmitTime")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<decimal>("UsageCuMs")
+                        .HasPrecision(28, 3)
+                        .HasColumnType("TEXT");
+
+                    b.Property<decimal?>("UsageCuMsAtStart")
+                        .HasPrecision(28, 3)
+                        .HasColumnType("TEXT");
+
+                    b.Property<decimal>("UsageGpuMs")
+                        .HasPrecision(28, 3)
+                        .HasColumnType("TEXT");
+
+                    b.Property<decimal?>("UsageGpuMsAtStart")
+                        .HasPrecision(28, 3)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Version")
+                        .IsConcurrencyToken()
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("WorkspaceId")
+                        .IsRequired()
+                        .HasColumnType("TEXT");
+
+                    b.HasKey("Id");
+
+                    b.HasIndex("ClusterId");
+
+                    b.HasIndex("WorkspaceId", "SubmitTime");
+
+                    b.ToTable("ray_jobs", (string)null);
                 });
 
             modelBuilder.Entity("Rayfleet.Server.Persistence.MembershipRow", b =>
