@@ -190,7 +190,7 @@ public sealed class ErrorResponseTests
     [InlineData("GET", "/api/v1/nothing")]
     [InlineData("GET", "/nothing")]
     [InlineData("POST", "/api/v2/workspaces")]
-    [InlineData("GET", "/api/v1/workspaces/w-0000000000000000/rayJob")]
+    [InlineData("PUT", "/api/v1/workspaces/w-0000000000000000/rayJob")]
     [InlineData("GET", "/api/v1/workspaces/w-0000000000000000/rayCluster/ray-0000000000000000/nodes")]
     [InlineData("GET", "/openapi/v2.json")]
     public async Task An_unknown_route_is_InvalidApi_NotFound_with_404(string method, string path)

@@ -44,7 +44,7 @@ public sealed class CapturedRequestTests
             "/api/v1/workspaces/w-abc123/rayJob?name=my%20job%2F1%20%C3%A9%2A~%2B&pageSize=10&submitTime=%7B%22endTime%22%3A1700003600000%2C%22startTime%22%3A1700000000000%7D",
             "2026-11-25T19:17:09Z", "127.0.0.1:18080",
             [("x-acs-action", "ListRayJob"), ("x-acs-version", "2023-08-08"), ("x-acs-signature-nonce", "fdaf095b-64d9-4f20-80d8-dd265a7ded5b")],
-            null, Signed, "a5a381cb97289197521324e4028d9002bf02fb46afb3b923737e587e3afc941b", HttpStatusCode.NotFound, "InvalidApi.NotFound"),
+            null, Signed, "a5a381cb97289197521324e4028d9002bf02fb46afb3b923737e587e3afc941b", HttpStatusCode.NotFound, "InvalidWorkspace.NotFound"),
         "get-special-path" => new(name, "testAccessKeyId", "testAccessKeySecret", "GET", "/api/v1/workspaces/w%20abc%2F1/rayCluster/ray%2Bx%2A~",
             "2026-11-25T19:17:09Z", "127.0.0.1:18080",
             [("x-acs-action", "GetRayCluster"), ("x-acs-version", "2023-08-08"), ("x-acs-signature-nonce", "6242bc29-33a4-4d1a-a9f5-f0e721833424")],
