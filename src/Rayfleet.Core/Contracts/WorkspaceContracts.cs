@@ -45,6 +45,54 @@ public sealed record CreateWorkspaceResponse(
     [property: JsonPropertyName("workspaceId")] string WorkspaceId,
     [property: JsonPropertyName("operationId")] string OperationId);
 
+/// <summary>UpdateWorkspace's <c>subscription</c> (emr-api.md §10.3): the CreateWorkspace payment terms, as strings.</summary>
+public sealed record WorkspaceSubscriptionDto
+{
+    [JsonPropertyName("autoRenew")] public string? AutoRenew { get; init; }
+    [JsonPropertyName("autoRenewPeriod")] public string? AutoRenewPeriod { get; init; }
+    [JsonPropertyName("autoRenewPeriodUnit")] public string? AutoRenewPeriodUnit { get; init; }
+    [JsonPropertyName("clientToken")] public string? ClientToken { get; init; }
+    [JsonPropertyName("duration")] public string? Duration { get; init; }
+    [JsonPropertyName("paymentDurationUnit")] public string? PaymentDurationUnit { get; init; }
+    [JsonPropertyName("queue")] public List<string?>? Queue { get; init; }
+}
+
+/// <summary>UpdateWorkspace's <c>gpuSubscription</c> (+1.21.0): buying GPU machines; typed, unlike <c>subscription</c>.</summary>
+public sealed record GpuSubscriptionDto
+{
+    [JsonPropertyName("autoRenew")] public bool? AutoRenew { get; init; }
+    [JsonPropertyName("duration")] public int? Duration { get; init; }
+    [JsonPropertyName("gpuMachineNum")] public int? GpuMachineNum { get; init; }
+    [JsonPropertyName("instanceId")] public string? InstanceId { get; init; }
+    [JsonPropertyName("instanceTypeId")] public string? InstanceTypeId { get; init; }
+    [JsonPropertyName("operation")] public string? Operation { get; init; }
+    [JsonPropertyName("paymentDurationUnit")] public string? PaymentDurationUnit { get; init; }
+}
+
+/// <summary>UpdateWorkspace (emr-api.md §10.3): a merge, absent or null keeps the value.</summary>
+public sealed record UpdateWorkspaceRequest
+{
+    [JsonPropertyName("workspaceId")] public string? WorkspaceId { get; init; }
+    [JsonPropertyName("workspaceName")] public string? WorkspaceName { get; init; }
+    // int32 here, unlike CreateWorkspace's string resourceSpec.cu.
+    [JsonPropertyName("cu")] public int? Cu { get; init; }
+    [JsonPropertyName("gpu")] public int? Gpu { get; init; }
+    [JsonPropertyName("gpuSpec")] public List<string?>? GpuSpec { get; init; }
+    [JsonPropertyName("resourceGroupId")] public string? ResourceGroupId { get; init; }
+    [JsonPropertyName("ipWhiteList")] public List<string?>? IpWhiteList { get; init; }
+    [JsonPropertyName("subscription")] public WorkspaceSubscriptionDto? Subscription { get; init; }
+    [JsonPropertyName("gpuSubscription")] public GpuSubscriptionDto? GpuSubscription { get; init; }
+    /// <summary>Rayfleet extension: the idempotency token when <c>subscription.clientToken</c> is not sent.</summary>
+    [JsonPropertyName("clientToken")] public string? ClientToken { get; init; }
+}
+
+public sealed record UpdateWorkspaceOrderDto([property: JsonPropertyName("orderId")] string OrderId);
+
+public sealed record UpdateWorkspaceResponse(
+    [property: JsonPropertyName("requestId")] string RequestId,
+    [property: JsonPropertyName("orderId")] string OrderId,
+    [property: JsonPropertyName("data")] UpdateWorkspaceOrderDto Data);
+
 public sealed record StateChangeReasonDto(
     [property: JsonPropertyName("code")] string? Code,
     [property: JsonPropertyName("message")] string? Message);
@@ -65,10 +113,16 @@ public sealed record WorkspaceDto
     [JsonPropertyName("dlfType")] public string? DlfType { get; init; }
     [JsonPropertyName("paymentType")] public string? PaymentType { get; init; }
     [JsonPropertyName("paymentStatus")] public string? PaymentStatus { get; init; }
+    [JsonPropertyName("paymentDurationUnit")] public string? PaymentDurationUnit { get; init; }
+    [JsonPropertyName("duration")] public int? Duration { get; init; }
+    [JsonPropertyName("autoRenew")] public bool? AutoRenew { get; init; }
+    [JsonPropertyName("autoRenewPeriod")] public int? AutoRenewPeriod { get; init; }
+    [JsonPropertyName("autoRenewPeriodUnit")] public string? AutoRenewPeriodUnit { get; init; }
     [JsonPropertyName("createTime")] public long CreateTime { get; init; }
     [JsonPropertyName("releaseType")] public string? ReleaseType { get; init; }
     [JsonPropertyName("resourceGroupId")] public string? ResourceGroupId { get; init; }
     [JsonPropertyName("gpuSpec")] public List<string>? GpuSpec { get; init; }
+    [JsonPropertyName("ipWhiteList")] public List<string>? IpWhiteList { get; init; }
     [JsonPropertyName("stateChangeReason")] public StateChangeReasonDto? StateChangeReason { get; init; }
     [JsonPropertyName("tags")] public List<WorkspaceTagDto>? Tags { get; init; }
     /// <summary>Rayfleet extension.</summary>

@@ -39,6 +39,7 @@ public static class RamPolicies
         ["ListGpuSpecs"] = Anyone,
         ["ListWorkspaces"] = Anyone,
         ["CreateWorkspace"] = AdminOnly,
+        ["UpdateWorkspace"] = AdminOnly,
         ["DeleteWorkspace"] = AdminOnly,
         ["GetWorkspace"] = Viewer,
         ["ListRayCluster"] = Viewer,
