@@ -48,6 +48,8 @@ public static class RamPolicies
         ["DeleteRayCluster"] = Developer,
         ["StartRayCluster"] = Developer,
         ["StopRayCluster"] = Developer,
+        ["ListRayLogs"] = Viewer,
+        ["GetRayLog"] = Viewer,
         ["ListWorkspaceQueues"] = Viewer,
         ["CreateWorkspaceQueue"] = new(RamScope.BodyWorkspace, Roles.Owner),
         ["EditWorkspaceQueue"] = new(RamScope.BodyWorkspace, Roles.Owner),

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Rayfleet.Server.Api;
 using Rayfleet.Server.Auth;
+using Rayfleet.Server.Jobs.Logs;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Kubernetes;
@@ -89,6 +90,7 @@ public static class RayfleetApp
         services.AddSingleton<ClusterReconciler>();
         services.AddSingleton<IReconcileTrigger>(sp => sp.GetRequiredService<ClusterReconciler>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterReconciler>());
+        services.AddRayfleetLogs();
 
         services.AddHealthChecks()
             .AddCheck<ReadinessCheck>("store-and-reconciler", tags: ["ready"]);
@@ -151,6 +153,7 @@ public static class RayfleetApp
         app.MapWorkspaces();
         app.MapQueues();
         app.MapRayClusters();
+        app.MapRayLogs();
         app.MapNetworkServices();
         app.MapVolumes();
         app.MapCatalogs();
