@@ -1,13 +1,13 @@
 using System.Text.Json;
 using Rayfleet.Core.Contracts;
 using Rayfleet.Core.Jobs;
-using Rayfleet.Server.Jobs;
+using Rayfleet.Server.Jobs.Logs;
 using Rayfleet.Server.Persistence;
 
 namespace Rayfleet.Server.Api;
 
 /// <summary>GetRayJob and ListRayJob answers from a job row: the request echoed, the observed status, usage and log place.</summary>
-public sealed class JobViews(TimeProvider time, JobLogPlaces logs)
+public sealed class JobViews(TimeProvider time, LogStore logs)
 {
     public GetRayJobResponse Detail(JobRow row, string requestId, IReadOnlyDictionary<string, string> names)
     {

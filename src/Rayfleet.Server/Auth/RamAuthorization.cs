@@ -53,6 +53,8 @@ public static class RamPolicies
         ["CancelRayJob"] = Developer,
         ["GetRayJob"] = Viewer,
         ["ListRayJob"] = Viewer,
+        ["ListRayLogs"] = Viewer,
+        ["GetRayLog"] = Viewer,
         ["ListWorkspaceQueues"] = Viewer,
         ["CreateWorkspaceQueue"] = new(RamScope.BodyWorkspace, Roles.Owner),
         ["EditWorkspaceQueue"] = new(RamScope.BodyWorkspace, Roles.Owner),

@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Rayfleet.Core.Signing;
 using Rayfleet.Server.Hosting;
+using Rayfleet.Server.Jobs.Logs;
 using Rayfleet.Server.Persistence;
 
 namespace Rayfleet.Server.Auth;
@@ -34,9 +35,14 @@ public sealed partial class SignatureMiddleware(
     public const string InsecureHeader = "x-rayfleet-insecure-mode";
     private readonly SecurityOptions _options = options.Value;
 
+    /// <summary>
+    /// Paths that carry no ACS3 signature: health, the API description, and log downloads, whose URL carries its own
+    /// expiring token (checked by the download handler, which accepts nothing else).
+    /// </summary>
     public static bool IsExempt(PathString path) =>
         path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz")
-        || path.StartsWithSegments("/openapi") || path.StartsWithSegments("/docs");
+        || path.StartsWithSegments("/openapi") || path.StartsWithSegments("/docs")
+        || path.StartsWithSegments(LogAccessUrls.RoutePrefix);
 
     public async Task InvokeAsync(HttpContext context)
     {

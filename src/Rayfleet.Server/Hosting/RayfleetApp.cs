@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Rayfleet.Server.Api;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Jobs;
+using Rayfleet.Server.Jobs.Logs;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Kubernetes;
@@ -79,8 +80,8 @@ public static class RayfleetApp
         services.AddSingleton<IProviderRegistry, ProviderRegistry>();
         services.AddScoped<ClusterReconcilePass>();
         services.AddScoped<JobReconcilePass>();
-        services.AddSingleton(new JobLogPlaces("rayfleet-logs"));
-        services.AddSingleton<IJobLogWriter, FolderJobLogWriter>();
+        services.AddScoped<IJobDirectory, JobTable>();
+        services.AddSingleton<IJobLogWriter>(sp => sp.GetRequiredService<LogStore>());
         services.AddSingleton<JobViews>();
         services.AddScoped<ProviderRequestBuilder>();
         services.AddScoped<MutationRunner>();
@@ -94,6 +95,7 @@ public static class RayfleetApp
         services.AddSingleton<ClusterReconciler>();
         services.AddSingleton<IReconcileTrigger>(sp => sp.GetRequiredService<ClusterReconciler>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterReconciler>());
+        services.AddRayfleetLogs();
 
         services.AddHealthChecks()
             .AddCheck<ReadinessCheck>("store-and-reconciler", tags: ["ready"]);
@@ -157,6 +159,7 @@ public static class RayfleetApp
         app.MapQueues();
         app.MapRayClusters();
         app.MapRayJobs();
+        app.MapRayLogs();
         app.MapNetworkServices();
         app.MapVolumes();
         app.MapCatalogs();

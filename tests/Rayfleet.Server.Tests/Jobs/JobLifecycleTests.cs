@@ -98,7 +98,7 @@ public sealed class JobLifecycleTests : IDisposable
         Assert.Equal("Job finished successfully.", done["message"]!.GetValue<string>());
         Assert.True(done["cuHours"]!.GetValue<double>() >= 0.9, $"2 CU for about 30 minutes, got {done["cuHours"]}");
         Assert.Equal("Running", done["clusterState"]!.GetValue<string>()); // the TTL has not passed
-        var driverLog = Path.Combine(_host.DataDirectory, "logs", ws, "ray", "logs", id, "driver.log");
+        var driverLog = Path.Combine(_host.DataDirectory, "logs", ws, "ray", "logs", id, id + "_driver.log");
         Assert.Equal($"driver of {id}\n", File.ReadAllText(driverLog));
 
         // 60 s after the end the cluster goes; the job stays, with its logs.
