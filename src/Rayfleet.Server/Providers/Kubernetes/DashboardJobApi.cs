@@ -161,7 +161,10 @@ internal sealed class KubernetesApiHandler(k8s.Kubernetes client) : HttpMessageH
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
-        if (client.Credentials is { } credentials) await credentials.ProcessHttpRequestAsync(request, cancellationToken);
-        return await client.HttpClient.SendAsync(request, cancellationToken);
+        // The outer HttpClient has marked the message sent; the Kubernetes client's HttpClient needs its own copy.
+        using var copy = new HttpRequestMessage(request.Method, request.RequestUri) { Content = request.Content, Version = request.Version };
+        foreach (var (name, values) in request.Headers) copy.Headers.TryAddWithoutValidation(name, values);
+        if (client.Credentials is { } credentials) await credentials.ProcessHttpRequestAsync(copy, cancellationToken);
+        return await client.HttpClient.SendAsync(copy, cancellationToken);
     }
 }
