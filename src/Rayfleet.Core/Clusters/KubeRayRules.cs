@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Rayfleet.Core.Contracts;
 
 namespace Rayfleet.Core.Clusters;
@@ -56,6 +57,66 @@ public static class KubeRayRules
                 if (workers[i] is { } group)
                     CheckLabels(RayStartParamMap(group.RayStartParams), $"workerSpec[{i}].rayStartParams", problems);
         return problems;
+    }
+
+    /// <summary>KubeRay's <c>submissionMode</c> values (rayjob_types.go:80-87) that carry a job's entrypoint on their own.</summary>
+    public static readonly IReadOnlyList<string> SubmissionModes = ["K8sJobMode", "HTTPMode", "SidecarMode"];
+
+    /// <summary>
+    /// The checks KubeRay v1.7.0 runs on a RayJob (<c>ValidateRayJobSpec</c>, validation.go:543-630, and what the
+    /// controller does with the fields), for a job submitted without a <c>clusterId</c> in a kubernetes workspace: its
+    /// cluster is a RayJob carrying these fields, and a RayJob KubeRay refuses ends <c>ValidationFailed</c> without
+    /// ever running. Run beside <see cref="Check"/> of the job's <c>headSpec</c>/<c>workerSpec</c>. Field names are the
+    /// wire names of SubmitRayJob; a null value is one the request left out.
+    /// </summary>
+    public static IReadOnlyList<Problem> CheckJob(
+        string? submissionMode, bool shutdownAfterJobFinishes, long? ttlSecondsAfterFinished, long? activeDeadlineSeconds,
+        string? entrypointMemory, string? entrypointResources, string? runtimeEnvJson)
+    {
+        var problems = new List<Problem>();
+        if (!string.IsNullOrEmpty(submissionMode) && !SubmissionModes.Contains(submissionMode, StringComparer.Ordinal))
+        {
+            // The CRD has no enum: KubeRay takes any text, and a mode it does not know submits nothing, so the RayJob
+            // waits forever (rayjob_controller.go:225-237, 305-318). InteractiveMode waits for someone else's submit.
+            problems.Add(Rule("submissionMode", submissionMode == "InteractiveMode"
+                ? "InteractiveMode is not supported: KubeRay would wait for someone else to submit the job; use K8sJobMode, HTTPMode or SidecarMode"
+                : $"must be one of {string.Join(", ", SubmissionModes)} (KubeRay rayjob_types.go:80-87)"));
+        }
+        // validation.go:551-553 and 753-755.
+        if (ttlSecondsAfterFinished < 0)
+            problems.Add(Rule("ttlSecondsAfterFinished", "must not be negative (KubeRay validation.go:551-553)"));
+        else if (ttlSecondsAfterFinished > 0 && !shutdownAfterJobFinishes)
+            problems.Add(Rule("ttlSecondsAfterFinished", "needs shutdownAfterJobFinishes: true (KubeRay validation.go:753-755)"));
+        if (ttlSecondsAfterFinished > int.MaxValue)
+            problems.Add(Rule("ttlSecondsAfterFinished", "must fit in an int32 (the RayJob CRD's format)"));
+        // validation.go:619-621
+        if (activeDeadlineSeconds <= 0)
+            problems.Add(Rule("activeDeadlineSeconds", "must be a positive number of seconds (KubeRay validation.go:619-621)"));
+        else if (activeDeadlineSeconds > int.MaxValue)
+            problems.Add(Rule("activeDeadlineSeconds", "must fit in an int32 (the RayJob CRD's format)"));
+        if (!string.IsNullOrEmpty(entrypointMemory))
+            problems.Add(Rule("entrypointMemory", "cannot be carried by a KubeRay RayJob (its spec has entrypointNumCpus, entrypointNumGpus and entrypointResources only); leave it out, or submit to an existing cluster"));
+        // dashboard_httpclient.go:374-377 reads it into a map of numbers; anything else fails every submit.
+        if (!string.IsNullOrEmpty(entrypointResources) && !IsObjectOf(entrypointResources, JsonValueKind.Number))
+            problems.Add(Rule("entrypointResources", "must be a JSON object of resource names to numbers, such as {\"fpu\": 1} (KubeRay dashboard_httpclient.go:374-377)"));
+        // validation.go:616-618: runtimeEnvYAML must read as a map; JSON is YAML.
+        if (!string.IsNullOrEmpty(runtimeEnvJson) && !IsObjectOf(runtimeEnvJson, null))
+            problems.Add(Rule("runtimeEnvJson", "must be a JSON object (KubeRay validation.go:616-618 reads runtimeEnvYAML as a map)"));
+        return problems;
+    }
+
+    private static bool IsObjectOf(string json, JsonValueKind? valueKind)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return doc.RootElement.ValueKind == JsonValueKind.Object
+                   && (valueKind is not { } kind || doc.RootElement.EnumerateObject().All(p => p.Value.ValueKind == kind));
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     /// <summary>validation.go:73-75: the key alone is refused, whatever its value.</summary>

@@ -24,6 +24,13 @@ public sealed class CrdSchema
 
     public static CrdSchema RayClusterV1 => Instance.Value;
 
+    /// <summary>The RayJob CRD (../shared/kuberay/ray.io_rayjobs.yaml, KubeRay v1.7.0), read the same way.</summary>
+    public static readonly string RayJobCrdPath = Path.Combine(AppContext.BaseDirectory, "Kubernetes", "Crd", "ray.io_rayjobs.yaml");
+
+    private static readonly Lazy<CrdSchema> JobInstance = new(() => Load(RayJobCrdPath, "v1"));
+
+    public static CrdSchema RayJobV1 => JobInstance.Value;
+
     private readonly JsonSchema _schema;
 
     private CrdSchema(JsonObject openApi, JsonObject jsonSchema)

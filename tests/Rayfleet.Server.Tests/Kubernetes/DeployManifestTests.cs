@@ -22,7 +22,10 @@ public sealed class DeployManifestTests
     private static readonly Dictionary<(string Group, string Resource), string[]> Needed = new()
     {
         [("ray.io", "rayclusters")] = ["create", "delete", "get", "list", "patch", "watch"],
+        [("ray.io", "rayjobs")] = ["create", "delete", "get", "list", "patch", "watch"],
         [("", "pods")] = ["list", "watch"],
+        [("", "pods/log")] = ["get"],
+        [("", "services/proxy")] = ["create", "get"],
         [("", "events")] = ["list"],
         [("", "namespaces")] = ["create", "get"],
         [("", "secrets")] = ["create", "delete", "list", "patch"],

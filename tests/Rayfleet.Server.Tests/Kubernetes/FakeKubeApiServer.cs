@@ -16,7 +16,8 @@ namespace Rayfleet.Server.Tests.Kubernetes;
 
 /// <summary>
 /// An in-process Kubernetes API server on loopback that speaks the wire protocol for what the provider uses:
-/// namespaces, ray.io/v1 rayclusters, pods, events and secrets; server-side apply and merge patches; get, list and
+/// namespaces, ray.io/v1 rayclusters and rayjobs, pods (and their logs), events, secrets, and the service proxy to a
+/// head's dashboard (a <see cref="FakeRayDashboard"/> per RayCluster); server-side apply and merge patches; get, list and
 /// watch with resourceVersions, label selectors and bookmarks; finalizers and foreground deletion; uid and
 /// resourceVersion preconditions on delete; 404, 409, 410 Gone on a watch from a compacted resourceVersion; and
 /// injectable faults (429 with Retry-After, 5xx, 409). Tests change a RayCluster's status or a pod here and watch
@@ -35,6 +36,9 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
     // RayClusters deleted while KubeRay runs on its own: it handles each at the request after the delete, not during
     // it, as the real operator's reconcile comes after the API server answered.
     private readonly HashSet<(string Ns, string Name)> _kubeRayDue = [];
+    private readonly HashSet<(string Ns, string Name)> _kubeRayJobsDue = [];
+    private readonly Dictionary<string, string> _podLogs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, FakeRayDashboard> _dashboards = new(StringComparer.Ordinal);
     private long _rv = 100;
     private long _compactedBelow;
 
@@ -116,6 +120,25 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
 
     // ---- test controls ----
 
+    /// <summary>The dashboard of a RayCluster's head, as its head service's proxy reaches it.</summary>
+    public FakeRayDashboard Dashboard(string ns, string rayClusterName)
+    {
+        lock (_lock)
+        {
+            var key = $"{ns}/{rayClusterName}";
+            if (!_dashboards.TryGetValue(key, out var dashboard)) _dashboards[key] = dashboard = new FakeRayDashboard();
+            return dashboard;
+        }
+    }
+
+    /// <summary>What the pods/log API answers for a pod (any container); without it, five numbered lines.</summary>
+    public void SetPodLog(string ns, string pod, string text)
+    {
+        lock (_lock) _podLogs[$"{ns}/{pod}"] = text;
+    }
+
+    public static string DefaultPodLog(string pod) => string.Concat(Enumerable.Range(1, 5).Select(i => $"{pod} line {i}\n"));
+
     /// <summary>The next <paramref name="times"/> requests that match answer <paramref name="status"/> instead.</summary>
     public void Fail(Func<HttpRequest, bool> match, HttpStatusCode status, int times = 1, string? retryAfter = null)
     {
@@ -178,8 +201,8 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
                     ["type"] = "BOOKMARK",
                     ["object"] = new JsonObject
                     {
-                        ["kind"] = w.Kind == "rayclusters" ? "RayCluster" : "Pod",
-                        ["apiVersion"] = w.Kind == "rayclusters" ? "ray.io/v1" : "v1",
+                        ["kind"] = w.Kind switch { "rayclusters" => "RayCluster", "rayjobs" => "RayJob", _ => "Pod" },
+                        ["apiVersion"] = w.Kind is "rayclusters" or "rayjobs" ? "ray.io/v1" : "v1",
                         ["metadata"] = new JsonObject { ["resourceVersion"] = _rv.ToString(CultureInfo.InvariantCulture) },
                     },
                 };
@@ -296,7 +319,7 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
         var existed = _objects.TryGetValue(key, out var old);
         metadata["uid"] ??= old?["metadata"]?["uid"]?.DeepClone() ?? Guid.NewGuid().ToString();
         metadata["creationTimestamp"] ??= old?["metadata"]?["creationTimestamp"]?.DeepClone() ?? DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-        if (kind == "rayclusters")
+        if (kind is "rayclusters" or "rayjobs")
         {
             var generation = old?["metadata"]?["generation"]?.GetValue<long>() ?? 0;
             if (!existed || (bumpGeneration && old!["spec"]?.ToJsonString() != obj["spec"]?.ToJsonString())) generation++;
@@ -413,6 +436,25 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
             return;
         }
 
+        if (rest is ["namespaces", var logNs, "pods", var podName, "log"] && request.Method == "GET")
+        {
+            var (logStatus, text) = PodLog(logNs, podName, request.Query);
+            Record(request, body, logStatus);
+            ctx.Response.StatusCode = logStatus;
+            ctx.Response.ContentType = logStatus == 200 ? "text/plain" : "application/json";
+            await ctx.Response.WriteAsync(text);
+            return;
+        }
+        if (rest is ["namespaces", var proxyNs, "services", var servicePort, "proxy", .. var tail])
+        {
+            var (proxyStatus, answer, json) = Proxy(proxyNs, servicePort, string.Join('/', tail), request.Method, body);
+            Record(request, body, proxyStatus);
+            ctx.Response.StatusCode = proxyStatus;
+            ctx.Response.ContentType = json ? "application/json" : "text/plain";
+            await ctx.Response.WriteAsync(answer);
+            return;
+        }
+
         string kind;
         string? ns = null;
         string? name = null;
@@ -453,22 +495,89 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
 
         int status;
         JsonNode? response;
-        List<(string Ns, string Name)> due;
+        List<(string Ns, string Name)> due, jobsDue;
         lock (_lock)
         {
             due = [.. _kubeRayDue];
             _kubeRayDue.Clear();
+            jobsDue = [.. _kubeRayJobsDue];
+            _kubeRayJobsDue.Clear();
             (status, response) = Serve(request, kind, ns, name, body);
             if (kind == "rayclusters" && request.Method == "DELETE" && status < 300 && KubeRay.Auto) _kubeRayDue.Add((ns!, name!));
+            if (kind == "rayjobs" && request.Method == "DELETE" && status < 300 && KubeRay.Auto) _kubeRayJobsDue.Add((ns!, name!));
         }
         Record(request, body, status);
         // KubeRay's turn for what was deleted before this request: the delete of anything else right after a
         // RayCluster's (its Redis Secret, say) is served before KubeRay's cleanup runs, as it would be.
         foreach (var (dueNs, dueName) in due) KubeRay.Reconcile(dueNs, dueName);
+        foreach (var (dueNs, dueName) in jobsDue) KubeRay.ReconcileJob(dueNs, dueName);
         if (kind == "rayclusters" && request.Method == "PATCH" && status < 300 && KubeRay.Auto) KubeRay.Reconcile(ns!, name!);
+        if (kind == "rayjobs" && request.Method == "PATCH" && status < 300 && KubeRay.Auto) KubeRay.ReconcileJob(ns!, name!);
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/json";
         await ctx.Response.WriteAsync(response?.ToJsonString() ?? "{}");
+    }
+
+    /// <summary>pods/log: the pod's text, its last <c>tailLines</c> lines, at most <c>limitBytes</c> bytes; 400 for a container it has not.</summary>
+    private (int, string) PodLog(string ns, string podName, IQueryCollection query)
+    {
+        lock (_lock)
+        {
+            if (!_objects.TryGetValue(Key("pods", ns, podName), out var pod))
+                return (404, StatusBody(404, "NotFound", $"pods \"{podName}\" not found").ToJsonString());
+            var container = query["container"].FirstOrDefault();
+            var containers = (pod["spec"]?["containers"] as JsonArray ?? []).Select(c => c?["name"]?.GetValue<string>()).ToList();
+            if (container is not null && !containers.Contains(container))
+                return (400, StatusBody(400, "BadRequest", $"container {container} is not valid for pod {podName}").ToJsonString());
+            var text = _podLogs.TryGetValue($"{ns}/{podName}", out var t) ? t : DefaultPodLog(podName);
+            if (int.TryParse(query["tailLines"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var tail))
+            {
+                var lines = text.Split('\n');
+                var ends = text.EndsWith('\n');
+                var kept = (ends ? lines[..^1] : lines).TakeLast(tail);
+                text = string.Join('\n', kept) + (ends ? "\n" : "");
+            }
+            if (int.TryParse(query["limitBytes"].FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var limit))
+            {
+                var bytes = Encoding.UTF8.GetBytes(text);
+                if (bytes.Length > limit) text = Encoding.UTF8.GetString(bytes, 0, limit);
+            }
+            return (200, text);
+        }
+    }
+
+    /// <summary>
+    /// The service proxy to a head service's dashboard port: <c>{owner}-head-svc</c> is KubeRay's head service of the
+    /// RayCluster <c>owner</c>, or of the RayCluster a RayJob named <c>owner</c> made; 404 (a Status) without one, 503
+    /// (a Status) while its head pod is not ready, as the API server answers a service without endpoints.
+    /// </summary>
+    private (int Status, string Body, bool Json) Proxy(string ns, string servicePort, string path, string method, string body)
+    {
+        var parts = servicePort.Split(':');
+        var service = parts[0];
+        var port = parts.Length > 1 ? parts[^1] : "";
+        string? cluster = null;
+        lock (_lock)
+        {
+            if (service.EndsWith("-head-svc", StringComparison.Ordinal))
+            {
+                var owner = service[..^"-head-svc".Length];
+                if (_objects.ContainsKey(Key("rayclusters", ns, owner))) cluster = owner;
+                else if (_objects.TryGetValue(Key("rayjobs", ns, owner), out var job) && job["status"]?["rayClusterName"]?.GetValue<string>() is { } made
+                         && _objects.ContainsKey(Key("rayclusters", ns, made)))
+                    cluster = made;
+            }
+            if (cluster is null || port is not ("dashboard" or "8265"))
+                return (404, StatusBody(404, "NotFound", $"services \"{service}\" not found").ToJsonString(), true);
+            var headReady = _objects.Values.Any(o => Kind(o) == "pods" && Ns(o) == ns
+                                                     && o["metadata"]?["labels"]?["ray.io/cluster"]?.GetValue<string>() == cluster
+                                                     && o["metadata"]?["labels"]?["ray.io/node-type"]?.GetValue<string>() == "head"
+                                                     && (o["status"]?["conditions"] as JsonArray ?? []).Any(c => c?["type"]?.GetValue<string>() == "Ready" && c["status"]?.GetValue<string>() == "True"));
+            if (!headReady)
+                return (503, StatusBody(503, "ServiceUnavailable", $"no endpoints available for service \"{service}\"").ToJsonString(), true);
+        }
+        var (status, answer) = Dashboard(ns, cluster).Handle(method, path, body);
+        return (status, answer, status == 200);
     }
 
     private void Record(HttpRequest request, string body, int status)
@@ -515,8 +624,8 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
                     items = items.Take(limit);
                 return (200, new JsonObject
                 {
-                    ["apiVersion"] = kind == "rayclusters" ? "ray.io/v1" : "v1",
-                    ["kind"] = kind switch { "rayclusters" => "RayClusterList", "pods" => "PodList", "events" => "EventList", "secrets" => "SecretList", _ => "List" },
+                    ["apiVersion"] = kind is "rayclusters" or "rayjobs" ? "ray.io/v1" : "v1",
+                    ["kind"] = kind switch { "rayclusters" => "RayClusterList", "rayjobs" => "RayJobList", "pods" => "PodList", "events" => "EventList", "secrets" => "SecretList", _ => "List" },
                     ["metadata"] = new JsonObject { ["resourceVersion"] = _rv.ToString(CultureInfo.InvariantCulture) },
                     ["items"] = new JsonArray([.. items]),
                 });
@@ -617,13 +726,27 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
         var propagation = request.Query["propagationPolicy"].FirstOrDefault() ?? options?["propagationPolicy"]?.GetValue<string>();
         var next = (JsonObject)current.DeepClone();
         next["metadata"]!["deletionTimestamp"] ??= DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
-        if (kind == "rayclusters" && propagation == "Foreground")
+        if (kind is "rayclusters" or "rayjobs" && propagation == "Foreground")
         {
             AddFinalizer(next, ForegroundDeletion);
             next = Store(kind, next, bumpGeneration: false);
-            // The garbage collector removes the dependents (KubeRay's pods) first, then drops its finalizer.
-            foreach (var pod in _objects.Values.Where(o => Kind(o) == "pods" && Ns(o) == ns && o["metadata"]?["labels"]?["ray.io/cluster"]?.GetValue<string>() == name).ToList())
-                RemoveLocked("pods", ns, Name(pod));
+            // The garbage collector removes the dependents (KubeRay's pods; a RayJob's RayCluster with its pods, and
+            // its submitter Job's pods) first, then drops its finalizer.
+            var ownerUid = next["metadata"]?["uid"]?.GetValue<string>();
+            List<string> clusters = kind == "rayclusters"
+                ? [name]
+                : _objects.Values.Where(o => Kind(o) == "rayclusters" && Ns(o) == ns
+                                             && (o["metadata"]?["ownerReferences"] as JsonArray ?? []).Any(r => r?["uid"]?.GetValue<string>() == ownerUid))
+                    .Select(Name).ToList();
+            foreach (var cluster in clusters)
+            {
+                foreach (var pod in _objects.Values.Where(o => Kind(o) == "pods" && Ns(o) == ns && o["metadata"]?["labels"]?["ray.io/cluster"]?.GetValue<string>() == cluster).ToList())
+                    RemoveLocked("pods", ns, Name(pod));
+                if (kind == "rayjobs") RemoveLocked("rayclusters", ns, cluster);
+            }
+            if (kind == "rayjobs")
+                foreach (var pod in _objects.Values.Where(o => Kind(o) == "pods" && Ns(o) == ns && o["metadata"]?["labels"]?["job-name"]?.GetValue<string>() == name).ToList())
+                    RemoveLocked("pods", ns, Name(pod));
             var answer = Public(next);
             if (!HoldDeletions)
             {

@@ -152,6 +152,76 @@ public static partial class KubeRayChecks
             problems.Add("headGroupSpec: RAY_enable_autoscaler_v2 cannot be combined with autoscalerOptions.version.");
     }
 
+    /// <summary>
+    /// The checks of KubeRay v1.7.0's <c>validateRayJob</c> (rayjob_controller.go:464-483: ValidateRayJobMetadata and
+    /// ValidateRayJobSpec, validation.go:533-630) on a RayJob manifest, its <c>rayClusterSpec</c> checked as the
+    /// RayCluster KubeRay makes of it (the RayJob's name plus six characters). A RayJob that fails them ends
+    /// <c>ValidationFailed</c> and never runs. <see cref="Rayfleet.Core.Clusters.KubeRayRules.CheckJob"/> holds the ones a
+    /// request decides at the API.
+    /// </summary>
+    public static IReadOnlyList<string> CheckJob(JsonObject rayJob)
+    {
+        var problems = new List<string>();
+        var metadata = rayJob["metadata"] as JsonObject;
+        var name = metadata?["name"]?.GetValue<string>() ?? "";
+        // validation.go:533-541
+        if (name.Length > RayJobManifest.MaxNameLength) problems.Add($"metadata.name '{name}' is longer than {RayJobManifest.MaxNameLength} characters.");
+        if (!Dns1035Label().IsMatch(name)) problems.Add($"metadata.name '{name}' is not a DNS-1035 label.");
+        if (rayJob["spec"] is not JsonObject spec)
+        {
+            problems.Add("spec is missing.");
+            return problems;
+        }
+        var shutdown = spec["shutdownAfterJobFinishes"]?.GetValue<bool>() == true;
+        var ttl = spec["ttlSecondsAfterFinished"]?.GetValue<int>() ?? 0;
+        // validation.go:547-549, 551-553, 753-755
+        if (spec["suspend"]?.GetValue<bool>() == true && !shutdown)
+            problems.Add("a RayJob with shutdownAfterJobFinishes false cannot be suspended.");
+        if (ttl < 0) problems.Add("ttlSecondsAfterFinished must not be negative.");
+        if (ttl > 0 && !shutdown) problems.Add("ttlSecondsAfterFinished needs shutdownAfterJobFinishes.");
+        var mode = spec["submissionMode"]?.GetValue<string>() ?? "K8sJobMode";
+        if (!Rayfleet.Core.Clusters.KubeRayRules.SubmissionModes.Contains(mode, StringComparer.Ordinal))
+            problems.Add($"submissionMode '{mode}' is not one KubeRay submits a job in by itself.");
+        // validation.go:591-603
+        if (mode == "SidecarMode" && spec["rayClusterSpec"]?["headGroupSpec"]?["template"]?["spec"]?["restartPolicy"]?.GetValue<string>() is { Length: > 0 } policy && policy != "Never")
+            problems.Add("SidecarMode needs the head pod's restartPolicy Never or unset.");
+        // validation.go:616-621
+        if (spec["runtimeEnvYAML"]?.GetValue<string>() is { Length: > 0 } env && !IsJsonObject(env, numbers: false))
+            problems.Add("runtimeEnvYAML does not read as a map.");
+        if (spec["activeDeadlineSeconds"]?.GetValue<int>() is <= 0)
+            problems.Add("activeDeadlineSeconds must be positive.");
+        // dashboard_httpclient.go:374-377
+        if (spec["entrypointResources"]?.GetValue<string>() is { Length: > 0 } resources && !IsJsonObject(resources, numbers: true))
+            problems.Add("entrypointResources is not a JSON object of numbers.");
+        if (spec["rayClusterSpec"] is not JsonObject clusterSpec)
+        {
+            // validation.go:564-566 (Rayfleet never uses clusterSelector).
+            problems.Add("rayClusterSpec is missing.");
+            return problems;
+        }
+        var cluster = new JsonObject
+        {
+            ["apiVersion"] = RayClusterManifest.ApiVersion,
+            ["kind"] = RayClusterManifest.Kind,
+            ["metadata"] = new JsonObject { ["name"] = name + "-abcde", ["labels"] = metadata?["labels"]?.DeepClone() },
+            ["spec"] = clusterSpec.DeepClone(),
+        };
+        problems.AddRange(Check(cluster).Where(p => !p.StartsWith("metadata.name", StringComparison.Ordinal)));
+        return problems;
+    }
+
+    private static bool IsJsonObject(string text, bool numbers)
+    {
+        try
+        {
+            return JsonNode.Parse(text) is JsonObject o && (!numbers || o.All(kv => kv.Value is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number));
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
     private static string Text(JsonNode? node) => node?.GetValue<string>() ?? "";
 
     private static void CheckLabels(JsonObject? labels, string path, List<string> problems)

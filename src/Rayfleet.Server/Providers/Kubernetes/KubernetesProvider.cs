@@ -20,7 +20,8 @@ namespace Rayfleet.Server.Providers.Kubernetes;
 /// one still runs, deletes it and creates it anew. <see cref="ListInstancesAsync"/> reports the instance label of every
 /// RayCluster Rayfleet made, suspended ones too, so a deleted cluster's RayCluster is an orphan the resync removes;
 /// <see cref="RemoveAsync"/> deletes the RayCluster that carries the instance (foreground), then, once it is gone, the
-/// Redis Secret labelled with the instance, and is true only once both and its pods are gone.
+/// Redis Secret labelled with the instance, and is true only once both and its pods are gone. A job-mode cluster is a
+/// RayJob instead (KubernetesProvider.Jobs.cs).
 /// </summary>
 public sealed partial class KubernetesProvider : IClusterProvider, IClusterChangeSource, IAsyncDisposable
 {
@@ -65,7 +66,7 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
     {
         using (await _gates.EnterAsync(request.ClusterId, cancellationToken))
         {
-            return await ApplyCoreAsync(request, cancellationToken);
+            return request.Job is null ? await ApplyCoreAsync(request, cancellationToken) : await ApplyJobCoreAsync(request, cancellationToken);
         }
     }
 
@@ -272,6 +273,8 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
 
     public async Task<bool> StopAsync(string instanceId, CancellationToken cancellationToken)
     {
+        // A job-mode cluster is not kept for a later Start: its RayJob goes, and its RayCluster with it.
+        if (!await RemoveRayJobAsync(instanceId, cancellationToken)) return false;
         var found = await FindByInstanceAsync(instanceId, cancellationToken);
         if (found is not null && found["metadata"]?["deletionTimestamp"] is null && found["spec"]?["suspend"]?.GetValue<bool>() != true)
         {
@@ -291,6 +294,9 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
 
     public async Task<bool> RemoveAsync(string instanceId, CancellationToken cancellationToken)
     {
+        // The RayJob of a job-mode cluster first; its RayCluster (same instance label) goes with it, and whatever is
+        // left once it is gone (a Redis Secret) goes as for any cluster below.
+        if (!await RemoveRayJobAsync(instanceId, cancellationToken)) return false;
         var found = await FindByInstanceAsync(instanceId, cancellationToken);
         if (found is not null)
         {
@@ -307,25 +313,22 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         return secretsGone && !await PodsRemainAsync(instanceId, cancellationToken);
     }
 
-
-    // Jobs on this provider come with issue 10's provider work; until then it reaches no head and keeps no node logs.
-    public Task<Rayfleet.Server.Jobs.IRayJobApi?> JobApiAsync(string instanceId, CancellationToken cancellationToken) => Task.FromResult<Rayfleet.Server.Jobs.IRayJobApi?>(null);
-
-    public Task CollectNodeLogsAsync(string instanceId, INodeLogSink sink, CancellationToken cancellationToken) => Task.CompletedTask;
-
     public async Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken)
     {
         IEnumerable<JsonObject> clusters;
         if (Cache.AllSynced)
         {
-            clusters = Cache.Clusters;
+            clusters = [.. Cache.Clusters, .. Cache.Jobs];
         }
         else
         {
             // Before the first list of the watch, ask the API server: the resync must not take "not seen yet" for "gone".
             var all = new List<JsonObject>();
             foreach (var ns in LookupNamespaces())
+            {
                 all.AddRange(await ListRayClustersAsync(ns, RayfleetLabels.Cluster, cancellationToken));
+                all.AddRange(await ListCustomAsync(ns, RayJobManifest.Plural, RayfleetLabels.Cluster, cancellationToken));
+            }
             clusters = all;
         }
         var secrets = new List<JsonObject>();
@@ -612,6 +615,7 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
     public ValueTask DisposeAsync()
     {
         _gates.Dispose();
+        DisposeJobs();
         return Cache.DisposeAsync();
     }
 

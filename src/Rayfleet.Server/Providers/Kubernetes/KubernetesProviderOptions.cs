@@ -86,6 +86,28 @@ public sealed class KubernetesProviderOptions
     /// <summary>Overlays for particular network services, by name; merged over <see cref="NetworkOverlay"/>.</summary>
     public Dictionary<string, PodOverlayOptions> NetworkServices { get; set; } = [];
 
+    /// <summary>
+    /// How Rayfleet reaches a cluster head's dashboard (Ray's Job Submission API, port 8265 of KubeRay's
+    /// <c>&lt;cluster&gt;-head-svc</c>) for jobs. <see cref="DashboardAccess.ServiceProxy"/> goes through the API
+    /// server's service proxy with Rayfleet's own Kubernetes credentials, so it works from outside the cluster too
+    /// (needs <c>services/proxy</c> get and create); <see cref="DashboardAccess.ClusterDns"/> connects to the service's
+    /// cluster DNS name directly, which needs Rayfleet inside the cluster (or a route to its pod network).
+    /// </summary>
+    public DashboardAccess DashboardAccess { get; set; } = DashboardAccess.ServiceProxy;
+
+    /// <summary>
+    /// Least <c>ttlSecondsAfterFinished</c> a job-mode cluster's RayJob gets when it shuts down after its job: Rayfleet
+    /// deletes the cluster itself at the job's own TTL after copying its nodes' logs, and KubeRay's shutdown, a backstop
+    /// for when Rayfleet is down, must not come first. Zero gives KubeRay the job's TTL exactly.
+    /// </summary>
+    public TimeSpan JobShutdownGrace { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Lines of each Ray container's log copied per pod when a cluster's node logs are collected (the last ones).</summary>
+    public int NodeLogTailLines { get; set; } = 20_000;
+
+    /// <summary>Bytes of each Ray container's log copied per pod at most (the API server's <c>limitBytes</c>).</summary>
+    public long NodeLogLimitBytes { get; set; } = 16 * 1024 * 1024;
+
     /// <summary>Time limit of one API call (watches excepted).</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
@@ -117,6 +139,15 @@ public sealed class KubernetesProviderOptions
         configuration.GetSection(Section).Bind(options);
         return options.IsConfigured;
     }
+}
+
+public enum DashboardAccess
+{
+    /// <summary><c>/api/v1/namespaces/{ns}/services/{service}:dashboard/proxy/</c> on the API server.</summary>
+    ServiceProxy,
+
+    /// <summary><c>http://{service}.{ns}.svc.{ClusterDomain}:8265/</c>.</summary>
+    ClusterDns,
 }
 
 public sealed class TolerationOptions
@@ -176,6 +207,9 @@ public sealed partial class KubernetesProviderOptionsValidator : IValidateOption
             failures.Add("Rayfleet:Kubernetes:RetryBaseDelay must not be negative and at most RetryMaxDelay.");
         if (options.PendingPollInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Kubernetes:PendingPollInterval must be positive.");
         if (options.WatchTimeout < TimeSpan.FromSeconds(1)) failures.Add("Rayfleet:Kubernetes:WatchTimeout must be at least a second.");
+        if (options.JobShutdownGrace < TimeSpan.Zero) failures.Add("Rayfleet:Kubernetes:JobShutdownGrace must not be negative.");
+        if (options.NodeLogTailLines < 1) failures.Add("Rayfleet:Kubernetes:NodeLogTailLines must be at least 1.");
+        if (options.NodeLogLimitBytes < 1) failures.Add("Rayfleet:Kubernetes:NodeLogLimitBytes must be at least 1.");
         if (options.WatchResyncInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Kubernetes:WatchResyncInterval must be positive.");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

@@ -11,7 +11,7 @@ namespace Rayfleet.Server.Providers.Kubernetes;
 
 /// <summary>
 /// An informer in the manner of client-go's: per scope (all namespaces, or one namespace) one watch on Rayfleet's
-/// RayClusters and one on their pods, each started with a list, resumed from the last resourceVersion (bookmarks
+/// RayClusters, one on its RayJobs (job-mode clusters) and one on their pods, each started with a list, resumed from the last resourceVersion (bookmarks
 /// keep it fresh), re-listed on 410 Gone and every <see cref="KubernetesProviderOptions.WatchResyncInterval"/>.
 /// Every change is reported to the subscribers by cluster id, so the reconciler looks at a cluster when it changed.
 /// </summary>
@@ -31,6 +31,7 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentDictionary<string, Scope> _scopes = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, JsonObject> _clusters = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, JsonObject> _jobs = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, V1Pod> _pods = new(StringComparer.Ordinal);
     private readonly Lock _subscribersLock = new();
     private Action<string>[] _subscribers = [];
@@ -57,7 +58,9 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
         public string? Namespace { get; } = ns;
         public TaskCompletionSource ClustersSynced { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public TaskCompletionSource PodsSynced { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public bool Synced => ClustersSynced.Task.IsCompleted && PodsSynced.Task.IsCompleted;
+        public TaskCompletionSource JobsSynced { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public bool Synced => ClustersSynced.Task.IsCompleted && PodsSynced.Task.IsCompleted && JobsSynced.Task.IsCompleted;
+        public Task All => Task.WhenAll(ClustersSynced.Task, PodsSynced.Task, JobsSynced.Task);
         public Task? Loops { get; set; }
     }
 
@@ -93,7 +96,8 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
         if (!_scopes.TryAdd(key, scope)) return;
         var ct = _stop.Token;
         scope.Loops = Task.WhenAll(
-            Task.Run(() => WatchLoopAsync(scope, new ClusterKind(this), scope.ClustersSynced, ct), CancellationToken.None),
+            Task.Run(() => WatchLoopAsync(scope, new CustomKind(this, Plural, RayClusterManifest.Kind, _clusters), scope.ClustersSynced, ct), CancellationToken.None),
+            Task.Run(() => WatchLoopAsync(scope, new CustomKind(this, RayJobManifest.Plural, RayJobManifest.Kind, _jobs), scope.JobsSynced, ct), CancellationToken.None),
             Task.Run(() => WatchLoopAsync(scope, new PodKind(this), scope.PodsSynced, ct), CancellationToken.None));
     }
 
@@ -110,7 +114,7 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
         if (scope.Synced) return true;
         try
         {
-            await Task.WhenAll(scope.ClustersSynced.Task, scope.PodsSynced.Task).WaitAsync(_options.CacheSyncWait, _time, ct);
+            await scope.All.WaitAsync(_options.CacheSyncWait, _time, ct);
             return true;
         }
         catch (TimeoutException)
@@ -127,6 +131,11 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
 
     public IEnumerable<JsonObject> Clusters => _clusters.Values;
 
+    public JsonObject? GetJob(string ns, string name) => _jobs.TryGetValue(Key(ns, name), out var o) ? o : null;
+
+    /// <summary>The RayJobs of job-mode clusters.</summary>
+    public IEnumerable<JsonObject> Jobs => _jobs.Values;
+
     /// <summary>Pods KubeRay made for the RayCluster; of one instance only when it is named.</summary>
     public IReadOnlyList<V1Pod> Pods(string ns, string clusterName, string? instanceId = null) =>
         [.. _pods.Values.Where(p => p.Metadata?.NamespaceProperty == ns
@@ -134,11 +143,16 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
                                     && (instanceId is null || (p.Metadata.Labels.TryGetValue(RayfleetLabels.Instance, out var i) && i == instanceId)))];
 
     /// <summary>Takes in what a write returned, so that the next pass does not act on an older copy.</summary>
-    public void Observe(JsonObject cluster)
+    public void Observe(JsonObject cluster) => Observe(_clusters, cluster);
+
+    /// <summary>As <see cref="Observe(JsonObject)"/>, for a RayJob.</summary>
+    public void ObserveJob(JsonObject job) => Observe(_jobs, job);
+
+    private static void Observe(ConcurrentDictionary<string, JsonObject> store, JsonObject o)
     {
-        var ns = cluster["metadata"]?["namespace"]?.GetValue<string>();
-        var name = cluster["metadata"]?["name"]?.GetValue<string>();
-        _clusters.AddOrUpdate(Key(ns, name), cluster, (_, old) => Newer(cluster, old) ? cluster : old);
+        var ns = o["metadata"]?["namespace"]?.GetValue<string>();
+        var name = o["metadata"]?["name"]?.GetValue<string>();
+        store.AddOrUpdate(Key(ns, name), o, (_, old) => Newer(o, old) ? o : old);
     }
 
     private static bool Newer(JsonObject candidate, JsonObject current)
@@ -257,15 +271,16 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
 
     private int WatchTimeoutSeconds => (int)Math.Max(1, _options.WatchTimeout.TotalSeconds);
 
-    private sealed class ClusterKind(KubernetesWatchCache cache) : IKind
+    /// <summary>A ray.io/v1 custom resource: RayClusters, or RayJobs.</summary>
+    private sealed class CustomKind(KubernetesWatchCache cache, string plural, string kind, ConcurrentDictionary<string, JsonObject> store) : IKind
     {
-        public string Name => "rayclusters";
+        public string Name => plural;
 
         public async Task<string> ListAsync(string? ns, CancellationToken ct)
         {
-            var response = await cache._calls.RunAsync("list rayclusters", c => ns is null
-                ? cache._client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(Group, Version, Plural, labelSelector: Selector, cancellationToken: c)
-                : cache._client.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync(Group, Version, ns, Plural, labelSelector: Selector, cancellationToken: c), ct);
+            var response = await cache._calls.RunAsync("list " + plural, c => ns is null
+                ? cache._client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(Group, Version, plural, labelSelector: Selector, cancellationToken: c)
+                : cache._client.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync(Group, Version, ns, plural, labelSelector: Selector, cancellationToken: c), ct);
             using var owned = response;
             var list = ToNode(response.Body) as JsonObject ?? [];
             var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -273,16 +288,16 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
             {
                 // A list item carries no apiVersion and kind; add them so that cached objects look like fetched ones.
                 item["apiVersion"] ??= RayClusterManifest.ApiVersion;
-                item["kind"] ??= RayClusterManifest.Kind;
+                item["kind"] ??= kind;
                 var key = Key(item["metadata"]?["namespace"]?.GetValue<string>(), item["metadata"]?["name"]?.GetValue<string>());
                 seen.Add(key);
-                var changed = !cache._clusters.TryGetValue(key, out var old)
+                var changed = !store.TryGetValue(key, out var old)
                               || old["metadata"]?["resourceVersion"]?.GetValue<string>() != item["metadata"]?["resourceVersion"]?.GetValue<string>();
-                cache._clusters[key] = item.DeepClone().AsObject();
+                store[key] = item.DeepClone().AsObject();
                 if (changed) cache.Notify(ClusterIdOf(item));
             }
-            foreach (var (key, old) in cache._clusters.ToList())
-                if (InScope(key, ns) && !seen.Contains(key) && cache._clusters.TryRemove(key, out _))
+            foreach (var (key, old) in store.ToList())
+                if (InScope(key, ns) && !seen.Contains(key) && store.TryRemove(key, out _))
                     cache.Notify(ClusterIdOf(old));
             return list["metadata"]?["resourceVersion"]?.GetValue<string>() ?? "";
         }
@@ -290,9 +305,9 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
         public async IAsyncEnumerable<string?> WatchAsync(string? ns, string resourceVersion, Action<Exception> onError, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
         {
             var request = ns is null
-                ? cache._client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(Group, Version, Plural, allowWatchBookmarks: true,
+                ? cache._client.CustomObjects.ListClusterCustomObjectWithHttpMessagesAsync(Group, Version, plural, allowWatchBookmarks: true,
                     labelSelector: Selector, resourceVersion: resourceVersion, timeoutSeconds: cache.WatchTimeoutSeconds, watch: true, cancellationToken: ct)
-                : cache._client.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync(Group, Version, ns, Plural, allowWatchBookmarks: true,
+                : cache._client.CustomObjects.ListNamespacedCustomObjectWithHttpMessagesAsync(Group, Version, ns, plural, allowWatchBookmarks: true,
                     labelSelector: Selector, resourceVersion: resourceVersion, timeoutSeconds: cache.WatchTimeoutSeconds, watch: true, cancellationToken: ct);
 #pragma warning disable CS0618 // WatchAsync is the client's watch reader; its replacement needs typed models this CRD has not.
             await foreach (var (type, element) in request.WatchAsync<JsonElement, object>(onError, ct))
@@ -306,10 +321,10 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
                     continue;
                 }
                 item["apiVersion"] ??= RayClusterManifest.ApiVersion;
-                item["kind"] ??= RayClusterManifest.Kind;
+                item["kind"] ??= kind;
                 var key = Key(item["metadata"]?["namespace"]?.GetValue<string>(), item["metadata"]?["name"]?.GetValue<string>());
-                if (type == WatchEventType.Deleted) cache._clusters.TryRemove(key, out _);
-                else cache._clusters.AddOrUpdate(key, item, (_, old) => Newer(item, old) ? item : old);
+                if (type == WatchEventType.Deleted) store.TryRemove(key, out _);
+                else store.AddOrUpdate(key, item, (_, old) => Newer(item, old) ? item : old);
                 cache.Notify(ClusterIdOf(item));
                 yield return rv;
             }

@@ -84,18 +84,50 @@ public static partial class RayClusterManifest
     public static JsonObject Build(RayClusterManifestInput input, KubernetesProviderOptions options)
     {
         var request = input.Request;
-        var spec = request.Spec;
-        var name = Name(request.ClusterId);
+        var manifest = new JsonObject
+        {
+            ["apiVersion"] = ApiVersion,
+            ["kind"] = Kind,
+            ["metadata"] = Metadata(request, input.Namespace, options),
+            ["spec"] = Spec(input, options),
+        };
+        manifest["metadata"]!["annotations"]![RayfleetLabels.PodShape] = PodShapeHash(manifest);
+        return manifest;
+    }
 
+    /// <summary>
+    /// The metadata Rayfleet puts on what it applies for a cluster (a RayCluster, or the RayJob of a job-mode cluster):
+    /// name, namespace, Rayfleet's labels (what the watch, the resync and the instance lookups select on) and the
+    /// cluster's display name.
+    /// </summary>
+    public static JsonObject Metadata(ProviderClusterRequest request, string ns, KubernetesProviderOptions options)
+    {
         var labels = new JsonObject
         {
             [RayfleetLabels.ManagedBy] = RayfleetLabels.ManagedByValue,
             [RayfleetLabels.Workspace] = request.WorkspaceId,
             [RayfleetLabels.Cluster] = request.ClusterId,
             [RayfleetLabels.Instance] = request.InstanceId,
-            [RayfleetLabels.Queue] = LabelValue(spec.Head.QueueName),
+            [RayfleetLabels.Queue] = LabelValue(request.Spec.Head.QueueName),
         };
-        if (options.KueueQueueLabel) labels[RayfleetLabels.KueueQueue] = DnsLabel(spec.Head.QueueName);
+        if (options.KueueQueueLabel) labels[RayfleetLabels.KueueQueue] = DnsLabel(request.Spec.Head.QueueName);
+        return new JsonObject
+        {
+            ["name"] = Name(request.ClusterId),
+            ["namespace"] = ns,
+            ["labels"] = labels,
+            ["annotations"] = new JsonObject { [RayfleetLabels.ClusterName] = request.Spec.Name },
+        };
+    }
+
+    /// <summary>
+    /// The RayClusterSpec of a cluster: the <c>spec</c> of its RayCluster, and the <c>spec.rayClusterSpec</c> of the
+    /// RayJob of a job-mode cluster, built by this one method so that the two cannot drift apart.
+    /// </summary>
+    public static JsonObject Spec(RayClusterManifestInput input, KubernetesProviderOptions options)
+    {
+        var request = input.Request;
+        var spec = request.Spec;
 
         var gft = spec.Head.GftEnabled == true && spec.Head.GftConfig?.RedisUrl is { Length: > 0 };
         var rayStartHead = RayStartParams(spec.Head.RayStartParams, spec.Head.Cpu);
@@ -147,22 +179,7 @@ public static partial class RayClusterManifest
             });
         }
         clusterSpec["workerGroupSpecs"] = groups;
-
-        var manifest = new JsonObject
-        {
-            ["apiVersion"] = ApiVersion,
-            ["kind"] = Kind,
-            ["metadata"] = new JsonObject
-            {
-                ["name"] = name,
-                ["namespace"] = input.Namespace,
-                ["labels"] = labels,
-                ["annotations"] = new JsonObject { [RayfleetLabels.ClusterName] = spec.Name },
-            },
-            ["spec"] = clusterSpec,
-        };
-        manifest["metadata"]!["annotations"]![RayfleetLabels.PodShape] = PodShapeHash(manifest);
-        return manifest;
+        return clusterSpec;
     }
 
     /// <summary>The first Ray version whose autoscaler Rayfleet runs as v2 (the one KubeRay's docs recommend from then on).</summary>
