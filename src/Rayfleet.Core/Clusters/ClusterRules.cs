@@ -274,7 +274,7 @@ public static partial class ClusterRules
             problems.Add(Invalid(field, $"must be at most {max} characters, got {length}"));
     }
 
-    private static void CheckExtraParam(string? extraParam, List<Problem> problems)
+    internal static void CheckExtraParam(string? extraParam, List<Problem> problems)
     {
         if (extraParam is null) return;
         var bytes = System.Text.Encoding.UTF8.GetByteCount(extraParam);

@@ -7,9 +7,13 @@ namespace Rayfleet.Core.Clusters;
 
 /// <summary>
 /// Per-cluster steering of the simulated provider, the <c>simulated</c> section of <c>extraParam</c>:
-/// <c>{"simulated": {"startDelaySeconds": 5, "failOnStart": true, "failAfterSeconds": 30, "busyWorkers": {"g1": 4}}}</c>.
+/// <c>{"simulated": {"startDelaySeconds": 5, "failOnStart": true, "failAfterSeconds": 30, "busyWorkers": {"g1": 4},
+/// "driverConnected": true, "agentDelaySeconds": 3}}</c>.
 /// The API validates the section with <see cref="Read"/> and the provider reads it back with <see cref="From"/>, so
 /// both see the same values.
+///
+/// The section has one vocabulary wherever it appears: a job's knobs (<see cref="SimulatedJobBehaviour"/>) on a cluster
+/// are the defaults of the jobs submitted to it, and a job's cluster knobs steer the job-mode cluster built from the job.
 /// </summary>
 public sealed record SimulatedBehaviour
 {
@@ -19,12 +23,25 @@ public sealed record SimulatedBehaviour
 
     public static readonly SimulatedBehaviour None = new();
 
-    private static readonly string[] Knobs = ["startDelaySeconds", "failOnStart", "failAfterSeconds", "busyWorkers"];
+    private static readonly string[] Knobs =
+        ["startDelaySeconds", "failOnStart", "failAfterSeconds", "busyWorkers", "driverConnected", "agentDelaySeconds", .. SimulatedJobBehaviour.Knobs];
 
     public double? StartDelaySeconds { get; init; }
     public bool FailOnStart { get; init; }
     public double? FailAfterSeconds { get; init; }
     public ImmutableDictionary<string, int> BusyWorkers { get; init; } = ImmutableDictionary.Create<string, int>(StringComparer.Ordinal);
+
+    /// <summary>
+    /// A driver (an interactive <c>ray.init</c>, a Ray Client session) is connected while this is true: Ray's job list
+    /// shows a RUNNING <c>DRIVER</c> entry from the head's start, which ends SUCCEEDED once a later spec says false.
+    /// </summary>
+    public bool DriverConnected { get; init; }
+
+    /// <summary>Seconds after the head is ready before its dashboard agent takes jobs; submits meanwhile answer "not ready".</summary>
+    public double? AgentDelaySeconds { get; init; }
+
+    /// <summary>The job knobs of the section.</summary>
+    public SimulatedJobBehaviour Job { get; init; } = SimulatedJobBehaviour.None;
 
     /// <summary>
     /// The behaviour a stored <c>extraParam</c> asks for. A knob that breaks a rule keeps its default: a spec stored
@@ -77,6 +94,17 @@ public sealed record SimulatedBehaviour
                 case "busyWorkers":
                     behaviour = behaviour with { BusyWorkers = Busy(value, field, problems) };
                     break;
+                case "driverConnected":
+                    if (value.ValueKind is JsonValueKind.True or JsonValueKind.False)
+                        behaviour = behaviour with { DriverConnected = value.ValueKind == JsonValueKind.True };
+                    else problems?.Add(ClusterRules.Invalid(field, "must be true or false"));
+                    break;
+                case "agentDelaySeconds":
+                    behaviour = behaviour with { AgentDelaySeconds = Seconds(value, field, problems) };
+                    break;
+                case var name when SimulatedJobBehaviour.Knobs.Contains(name):
+                    behaviour = behaviour with { Job = SimulatedJobBehaviour.ReadKnob(behaviour.Job, name, value, field, problems) };
+                    break;
                 default:
                     // A misspelt knob would otherwise be ignored without a word.
                     problems?.Add(ClusterRules.Invalid(field,
@@ -90,7 +118,7 @@ public sealed record SimulatedBehaviour
     /// <summary>A name from the document as a field path shows it: never long enough to echo the whole document.</summary>
     private static string Cut(string name) => name.Length <= 64 ? name : name[..64] + "...";
 
-    private static double? Seconds(JsonElement value, string field, List<Problem>? problems)
+    internal static double? Seconds(JsonElement value, string field, List<Problem>? problems)
     {
         if (value.ValueKind == JsonValueKind.Number && value.TryGetDouble(out var seconds) && seconds is >= 0 and <= MaxSeconds)
             return seconds;

@@ -83,6 +83,10 @@ public sealed class SimulatedProviderOptions
     public TimeSpan NodeStartDelay { get; set; } = TimeSpan.FromSeconds(2);
     /// <summary>Time a simulated node takes to go away after it is asked to stop.</summary>
     public TimeSpan NodeStopDelay { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>Time a simulated job stays PENDING after its submission, unless its or its cluster's extraParam says otherwise.</summary>
+    public TimeSpan JobPendingTime { get; set; } = TimeSpan.Zero;
+    /// <summary>Time a simulated job's entrypoint runs, unless its or its cluster's extraParam says otherwise.</summary>
+    public TimeSpan JobRunTime { get; set; } = TimeSpan.FromSeconds(2);
 }
 
 public sealed class ReleaseVersionOptions

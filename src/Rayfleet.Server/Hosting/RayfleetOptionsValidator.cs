@@ -31,8 +31,9 @@ public sealed class RayfleetOptionsValidator(ConfiguredProviders configured) : I
         if (options.Reconciler.ResyncInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Reconciler:ResyncInterval: must be positive.");
         if (options.Reconciler.BackoffBase <= TimeSpan.Zero || options.Reconciler.BackoffMax < options.Reconciler.BackoffBase)
             failures.Add("Rayfleet:Reconciler:BackoffBase: must be positive and at most Rayfleet:Reconciler:BackoffMax.");
-        if (options.Simulated.NodeStartDelay < TimeSpan.Zero || options.Simulated.NodeStopDelay < TimeSpan.Zero)
-            failures.Add("Rayfleet:Simulated:NodeStartDelay, NodeStopDelay: must not be negative.");
+        if (options.Simulated.NodeStartDelay < TimeSpan.Zero || options.Simulated.NodeStopDelay < TimeSpan.Zero
+            || options.Simulated.JobPendingTime < TimeSpan.Zero || options.Simulated.JobRunTime < TimeSpan.Zero)
+            failures.Add("Rayfleet:Simulated:NodeStartDelay, NodeStopDelay, JobPendingTime, JobRunTime: must not be negative.");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 }

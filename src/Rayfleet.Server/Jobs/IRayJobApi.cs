@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Rayfleet.Server.Jobs;
 
 /// <summary>
@@ -49,6 +51,12 @@ public sealed record RayJobSubmission
     /// <summary>Bytes.</summary>
     public long? EntrypointMemory { get; init; }
     public IReadOnlyDictionary<string, double>? EntrypointResources { get; init; }
+    /// <summary>
+    /// The EMR job's <c>extraParam</c> as submitted. Not part of Ray's body and never sent to Ray (an unknown field is a
+    /// 400 there); a provider that answers in process may read it (the simulated provider's <c>simulated</c> section).
+    /// </summary>
+    [JsonIgnore]
+    public string? ExtraParam { get; init; }
 }
 
 /// <summary>Ray's JobDetails, the fields Rayfleet reads.</summary>

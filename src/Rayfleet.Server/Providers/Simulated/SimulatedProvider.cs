@@ -13,8 +13,9 @@ namespace Rayfleet.Server.Providers.Simulated;
 /// must find and adopt them or clean them up.
 ///
 /// Per-cluster behaviour can be steered through <c>extraParam</c> (<see cref="SimulatedBehaviour"/>, validated by the API).
+/// Its heads answer Ray's Job Submission API in process (SimulatedProvider.Jobs.cs).
 /// </summary>
-public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options, DataFolder data, TimeProvider time) : IClusterProvider, IDisposable
+public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions> options, DataFolder data, TimeProvider time) : IClusterProvider, IDisposable
 {
     public const string EndpointHost = "simulated.rayfleet.invalid";
 
@@ -34,7 +35,13 @@ public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
             var behaviour = SimulatedBehaviour.From(request.Spec.ExtraParam);
             var startDelay = (long)(behaviour.StartDelaySeconds is { } s ? s * 1000 : _options.NodeStartDelay.TotalMilliseconds);
-            var state = Load(request.InstanceId) ?? new InstanceState { InstanceId = request.InstanceId, ClusterId = request.ClusterId, CreatedAt = now };
+            var state = Load(request.InstanceId);
+            if (state is null)
+            {
+                // A new head knows no jobs, even if a crash left the jobs of an earlier instance of this id behind.
+                DeleteJobs(request.InstanceId);
+                state = new InstanceState { InstanceId = request.InstanceId, ClusterId = request.ClusterId, CreatedAt = now };
+            }
             state.RemoveAt = null;
 
             var head = state.Nodes.FirstOrDefault(n => n.Group is null);
@@ -45,6 +52,9 @@ public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options
                 else if (behaviour.FailAfterSeconds is { } f) head.FailAt = head.ReadyAt + (long)(f * 1000);
                 state.Nodes.Add(head);
             }
+            state.AgentDelayMs = (long)((behaviour.AgentDelaySeconds ?? 0) * 1000);
+            state.JobDefaults = behaviour.Job;
+            ObserveDriver(state, behaviour.DriverConnected, head, now);
 
             // Groups dropped from the spec lose their nodes; the rest get exactly the granted count, newest removed first.
             state.Nodes.RemoveAll(n => n.Group is not null && !request.Spec.Workers.Any(g => g.GroupName == n.Group));
@@ -140,9 +150,16 @@ public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options
             var state = Load(instanceId);
             if (state is null) return true;
             var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-            state.RemoveAt ??= now + (long)_options.NodeStopDelay.TotalMilliseconds;
+            if (state.RemoveAt is null)
+            {
+                state.RemoveAt = now + (long)_options.NodeStopDelay.TotalMilliseconds;
+                // The head is told to stop now: its jobs' supervisors die with it, as they would on a real head.
+                state.HeadStops.Add(now);
+            }
             if (now >= state.RemoveAt)
             {
+                // Jobs first: a crash in between leaves the instance file, so the repeated call finishes the job.
+                DeleteJobs(instanceId);
                 File.Delete(PathOf(instanceId));
                 return true;
             }
@@ -150,12 +167,6 @@ public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options
             return false;
         }
     }
-
-
-    // Jobs on this provider come with issue 10's provider work; until then it reaches no head and keeps no node logs.
-    public Task<Rayfleet.Server.Jobs.IRayJobApi?> JobApiAsync(string instanceId, CancellationToken cancellationToken) => Task.FromResult<Rayfleet.Server.Jobs.IRayJobApi?>(null);
-
-    public Task CollectNodeLogsAsync(string instanceId, INodeLogSink sink, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken)
     {
@@ -190,9 +201,17 @@ public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options
 
     private InstanceState? Load(string instanceId)
     {
-        var path = PathOf(instanceId);
-        if (!File.Exists(path)) return null;
-        var state = JsonSerializer.Deserialize<InstanceState>(File.ReadAllBytes(path), Json);
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(PathOf(instanceId));
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            // Also what a job call outside the instance's gate sees when a removal deletes the file under it.
+            return null;
+        }
+        var state = JsonSerializer.Deserialize<InstanceState>(bytes, Json);
         // The file name is the identity; a file copied or renamed by hand must not write over another instance.
         if (state is not null) state.InstanceId = instanceId;
         return state;
@@ -215,6 +234,12 @@ public sealed class SimulatedProvider(IOptions<SimulatedProviderOptions> options
         public long? RemoveAt { get; set; }
         public List<NodeState> Nodes { get; set; } = [];
         public Dictionary<string, long> IdleSince { get; set; } = [];
+        /// <summary>When the head was told to stop (each removal started); jobs running then died with it.</summary>
+        public List<long> HeadStops { get; set; } = [];
+        public long AgentDelayMs { get; set; }
+        /// <summary>The job knobs of the cluster's extraParam, the defaults of its jobs.</summary>
+        public SimulatedJobBehaviour JobDefaults { get; set; } = SimulatedJobBehaviour.None;
+        public List<DriverState> Drivers { get; set; } = [];
     }
 
     private sealed class NodeState
