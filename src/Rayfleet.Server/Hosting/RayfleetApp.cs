@@ -4,6 +4,7 @@ using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Rayfleet.Server.Api;
 using Rayfleet.Server.Auth;
+using Rayfleet.Server.Jobs;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Kubernetes;
@@ -65,6 +66,7 @@ public static class RayfleetApp
         services.AddSingleton(new DataFolder(dataDirectory));
         services.AddSingleton(sp => Options.Create(sp.GetRequiredService<IOptions<RayfleetOptions>>().Value.Local));
         services.AddSingleton(sp => Options.Create(sp.GetRequiredService<IOptions<RayfleetOptions>>().Value.Simulated));
+        services.AddRayJobClient();
         services.AddSingleton<IClusterProvider, LocalProvider>();
         services.AddSingleton<IClusterProvider, SimulatedProvider>();
         // The Kubernetes provider only when an API server is configured: the service must start without a cluster.
