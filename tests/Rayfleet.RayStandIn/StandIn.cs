@@ -9,8 +9,8 @@ namespace Rayfleet.RayStandIn;
 
 /// <summary>
 /// A stand-in for <c>ray start --block</c> in Rayfleet's tests. It is not Ray (see README.md): it checks the arguments
-/// the way <c>ray start</c> does, listens on the ports it is given, answers the dashboard's health request and exits on
-/// SIGTERM, so that the local provider's process handling can be tested where Ray cannot be installed.
+/// the way <c>ray start</c> does, listens on the ports it is given, answers the dashboard's health request and Ray's Job
+/// Submission REST API (running each job's entrypoint for real) and exits on SIGTERM, so that the local provider's process handling can be tested where Ray cannot be installed.
 /// </summary>
 internal static class StandIn
 {
@@ -128,6 +128,7 @@ internal static class StandIn
         var ip = IPAddress.Parse(values.GetValueOrDefault("--node-ip-address", "127.0.0.1"));
         var listeners = new List<TcpListener>();
         TcpListener? dashboard = null;
+        JobSubmission? jobs = null;
         try
         {
             if (head)
@@ -138,7 +139,14 @@ internal static class StandIn
                 {
                     dashboard = Listen(IPAddress.Parse(dashboardHost == "localhost" ? "127.0.0.1" : dashboardHost), Port(values, "--dashboard-port", 8265), "dashboard");
                     listeners.Add(dashboard);
-                    _ = Task.Run(() => ServeHttpAsync(dashboard, stop.Token));
+                    jobs = new JobSubmission(new JobSettings(
+                        NodeIp: ip.ToString(),
+                        GcsPort: Port(values, "--port", 6379),
+                        AgentPort: Port(values, "--dashboard-agent-listen-port", 52365),
+                        LogDir: Path.Combine(values.GetValueOrDefault("--temp-dir", "/tmp/ray"), "session_latest", "logs"),
+                        AgentDelay: AgentDelay()));
+                    var served = jobs;
+                    _ = Task.Run(() => MiniHttp.ServeAsync(dashboard, served.Handle, stop.Token));
                 }
                 listeners.Add(Listen(ip, Port(values, "--ray-client-server-port", 10001), "Ray client server"));
             }
@@ -177,6 +185,8 @@ internal static class StandIn
         Say(head ? "Ray runtime started (stand-in head)." : "Ray runtime started (stand-in worker).");
         stop.Token.WaitHandle.WaitOne();
         foreach (var listener in listeners) listener.Stop();
+        // Ray's jobs die with their head; none may outlive the stand-in.
+        jobs?.StopAll(TimeSpan.FromSeconds(2));
         Say("Stopped.");
         return 0;
     }
@@ -270,45 +280,14 @@ internal static class StandIn
         }
     }
 
-    private static async Task ServeHttpAsync(TcpListener listener, CancellationToken ct)
-    {
-        // Dashboard port: just enough HTTP/1.1 for the health request that Rayfleet (and Ray's own tooling) sends.
-        try
-        {
-            while (!ct.IsCancellationRequested)
-            {
-                var client = await listener.AcceptTcpClientAsync(ct);
-                _ = Task.Run(async () =>
-                {
-                    using (client)
-                    {
-                        try
-                        {
-                            var stream = client.GetStream();
-                            var request = new StringBuilder();
-                            var buffer = new byte[1024];
-                            while (!request.ToString().Contains("\r\n\r\n", StringComparison.Ordinal) && request.Length < 16384)
-                            {
-                                var n = await stream.ReadAsync(buffer, ct);
-                                if (n == 0) return;
-                                request.Append(Encoding.ASCII.GetString(buffer, 0, n));
-                            }
-                            var path = request.ToString().Split(' ', 3) is { Length: >= 2 } parts ? parts[1] : "/";
-                            var (status, body) = path.Split('?')[0] == "/api/gcs_healthz" ? ("200 OK", "success") : ("404 Not Found", "not found (Ray stand-in)");
-                            var response = $"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
-                            await stream.WriteAsync(Encoding.ASCII.GetBytes(response), ct);
-                        }
-                        catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
-                        {
-                        }
-                    }
-                }, CancellationToken.None);
-            }
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException or InvalidOperationException)
-        {
-        }
-    }
+    /// <summary>
+    /// How long after start the head's job agent is "not there yet" (POST /api/jobs/ answers 500 No available agent).
+    /// Nonzero by default, as with a real head, so that every caller's retry path runs.
+    /// </summary>
+    private static TimeSpan AgentDelay() =>
+        double.TryParse(Environment.GetEnvironmentVariable("RAYFLEET_STANDIN_AGENT_DELAY_SECONDS"), NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= 0
+            ? TimeSpan.FromSeconds(seconds)
+            : TimeSpan.FromSeconds(0.5);
 
     private static void WriteRecord(string[] args)
     {

@@ -67,6 +67,7 @@ public static class RayfleetApp
         services.AddSingleton(new DataFolder(dataDirectory));
         services.AddSingleton(sp => Options.Create(sp.GetRequiredService<IOptions<RayfleetOptions>>().Value.Local));
         services.AddSingleton(sp => Options.Create(sp.GetRequiredService<IOptions<RayfleetOptions>>().Value.Simulated));
+        services.AddRayJobClient();
         services.AddSingleton<IClusterProvider, LocalProvider>();
         services.AddSingleton<IClusterProvider, SimulatedProvider>();
         // The Kubernetes provider only when an API server is configured: the service must start without a cluster.

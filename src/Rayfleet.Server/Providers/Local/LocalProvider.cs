@@ -52,9 +52,11 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
     private readonly ConcurrentDictionary<int, Process> _children = new();
     private readonly ConcurrentDictionary<string, bool> _strayChecked = new(StringComparer.Ordinal);
     private readonly Lazy<string?> _setsid = new(() => RayStartCommand.Resolve("setsid", Environment.GetEnvironmentVariable("PATH")));
+    private readonly IHttpClientFactory _httpClients;
 
-    public LocalProvider(IOptions<LocalProviderOptions> options, DataFolder data, TimeProvider time, ILogger<LocalProvider> logger)
+    public LocalProvider(IOptions<LocalProviderOptions> options, DataFolder data, TimeProvider time, IHttpClientFactory httpClients, ILogger<LocalProvider> logger)
     {
+        _httpClients = httpClients;
         _options = options.Value;
         _paths = new LocalPaths(data.Path, _options.EffectiveTempRoot(data.Path));
         _store = new LocalStateStore(_paths);
@@ -120,6 +122,9 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
 
         var headNode = state.Nodes.First(n => n.IsHead);
         var headCommand = Command(request, state, headNode);
+        // Kept for the job API (JobApiAsync has no request to read the head's rayStartParams from).
+        state.DashboardDisabled = headCommand.Value("--include-dashboard") is { } include && !IsTrue(include);
+        state.DashboardUrl = state.DashboardDisabled ? null : DashboardUrl(headCommand);
         switch (Check(state, headNode, processes, now))
         {
             case NodeCheck.Exited:
@@ -253,11 +258,6 @@ public sealed partial class LocalProvider : IClusterProvider, IDisposable
         return false;
     }
 
-
-    // Jobs on this provider come with issue 10's provider work; until then it reaches no head and keeps no node logs.
-    public Task<Rayfleet.Server.Jobs.IRayJobApi?> JobApiAsync(string instanceId, CancellationToken cancellationToken) => Task.FromResult<Rayfleet.Server.Jobs.IRayJobApi?>(null);
-
-    public Task CollectNodeLogsAsync(string instanceId, INodeLogSink sink, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public Task<IReadOnlyList<string>> ListInstancesAsync(string? clusterId, CancellationToken cancellationToken)
     {

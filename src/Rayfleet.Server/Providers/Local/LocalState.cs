@@ -37,6 +37,10 @@ public sealed class LocalInstanceState
     public required string TempDir { get; set; }
     /// <summary>Null once the instance's processes are gone and its ports released.</summary>
     public HeadPorts? Ports { get; set; }
+    /// <summary>The head's dashboard (Ray's job API), as its rayStartParams place it; null in states written before it was kept.</summary>
+    public string? DashboardUrl { get; set; }
+    /// <summary>The head runs with --include-dashboard=false: it has no job API.</summary>
+    public bool DashboardDisabled { get; set; }
     /// <summary>When a stop of the whole instance began (SIGTERM sent); SIGKILL follows after the grace period.</summary>
     public long? StopRequestedAt { get; set; }
     /// <summary>Every process is gone; only logs and the temp folder remain, until the instance is removed for good.</summary>
