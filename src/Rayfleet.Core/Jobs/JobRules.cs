@@ -87,8 +87,8 @@ public static class JobRules
             else resources = resourcesNode.ToImmutableDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal);
         }
 
-        if (request.ExtraParam is { } extra && ParseObject(extra, "extraParam", ClusterRules.MaxExtraParamBytes, problems) is null && problems.Count == 0)
-            problems.Add(Invalid("extraParam", "must be a JSON object"));
+        // The cluster's rules: size, depth, and the simulated provider's knobs (a job may carry its job-mode cluster's too).
+        SimulatedJobBehaviour.Check(request.ExtraParam, problems);
 
         if (request.ActiveDeadlineSeconds is { } deadline && deadline is < 1 or > MaxActiveDeadlineSeconds)
             problems.Add(Invalid("activeDeadlineSeconds", $"must be between 1 and {MaxActiveDeadlineSeconds}"));
@@ -144,6 +144,7 @@ public static class JobRules
         Description = $"Job-mode cluster of Ray job {submissionId}",
         DisplayReleaseVersion = request.DisplayReleaseVersion ?? request.HeadSpec?.DisplayReleaseVersion,
         NetworkServiceName = request.NetworkServiceName,
+        ExtraParam = request.ExtraParam,
         VolumeIds = request.VolumeIds,
         HeadSpec = request.HeadSpec is not { } h ? null : new HeadSpecDto
         {

@@ -40,7 +40,14 @@ public static class RayJobApi
             if (accepted.SubmissionMode is { } mode && mode != SubmissionModes.Http && workspace.Provider != ProviderNames.Kubernetes)
                 all.Add(new Problem(ErrorCodes.InvalidParameter, "submissionMode",
                     $"The specified parameter submissionMode is not valid: {mode} is KubeRay's; a workspace on provider '{workspace.Provider}' submits with HTTPMode."));
-            if (all.Count > 0) throw ApiException.FromProblems(all);
+            else if (accepted.SubmissionMode is { } m && m != SubmissionModes.Http && accepted.ClusterId is not null)
+                all.Add(new Problem(ErrorCodes.InvalidParameter, "submissionMode",
+                    $"The specified parameter submissionMode is not valid: {m} runs a job with its own RayJob; a job sent to an existing cluster is submitted with HTTPMode."));
+            // What KubeRay would refuse or ignore in a RayJob is refused here, where the caller sees it.
+            if (workspace.Provider == ProviderNames.Kubernetes && accepted.ClusterId is null)
+                all.AddRange(KubeRayRules.CheckJob(accepted.SubmissionMode, accepted.ShutdownAfterJobFinishes ?? true, accepted.TtlSecondsAfterFinished,
+                    accepted.ActiveDeadlineSeconds, accepted.EntrypointMemory, accepted.EntrypointResources, accepted.RuntimeEnvJson));
+            if (all.Count > 0) throw ApiException.FromProblems([.. all.DistinctBy(p => (p.Field, p.Code))]);
 
             var id = Ids.Job();
             var now = time.Now();

@@ -81,6 +81,8 @@ public sealed class RayJobClient : IRayJobApi
             // The agent refuses a known submission id with 400; the head passes it on as a 500 (older heads as 400).
             if (status is 400 or 500 && error.Contains("already exists", StringComparison.Ordinal)) return RaySubmitOutcome.AlreadySubmitted;
             if (status == 500 && error.Contains("No available agent", StringComparison.Ordinal)) return RaySubmitOutcome.NotReady;
+            // A proxy in front of a head that is not up (the Kubernetes API server's service proxy, a gateway).
+            if (status is 502 or 503 or 504 || IsProxyStatus(error)) return RaySubmitOutcome.NotReady;
             throw Failure("POST", "api/jobs/", status, error);
         }
     }
@@ -111,7 +113,11 @@ public sealed class RayJobClient : IRayJobApi
     {
         var path = "api/jobs/" + Uri.EscapeDataString(submissionId) + "/logs";
         using var response = await SendRawAsync(HttpMethod.Get, path, cancellationToken);
-        if (response.StatusCode == HttpStatusCode.NotFound) return "";
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            var error = await ReadErrorAsync(response, cancellationToken);
+            return IsProxyStatus(error) ? throw Failure("GET", path, 404, error) : "";
+        }
         if (!response.IsSuccessStatusCode) throw Failure("GET", path, (int)response.StatusCode, await ReadErrorAsync(response, cancellationToken));
         try
         {
@@ -170,7 +176,12 @@ public sealed class RayJobClient : IRayJobApi
     private async Task<JsonNode?> SendAsync(HttpMethod method, string path, bool notFoundIsNull, CancellationToken ct)
     {
         using var response = await SendRawAsync(method, path, ct);
-        if (notFoundIsNull && response.StatusCode == HttpStatusCode.NotFound) return null;
+        if (notFoundIsNull && response.StatusCode == HttpStatusCode.NotFound)
+        {
+            // Ray's 404 says it does not know the job; a proxy's says nothing about the job (no such service).
+            var error = await ReadErrorAsync(response, ct);
+            return IsProxyStatus(error) ? throw Failure(method.Method, path, 404, error) : null;
+        }
         if (!response.IsSuccessStatusCode) throw Failure(method.Method, path, (int)response.StatusCode, await ReadErrorAsync(response, ct));
         try
         {
@@ -211,6 +222,20 @@ public sealed class RayJobClient : IRayJobApi
             throw new RayJobApiException($"Reading Ray's answer to {response.RequestMessage?.Method} {response.RequestMessage?.RequestUri} failed: {ex.Message}", (int)response.StatusCode, null, ex);
         }
         return JsonNode.Parse(bytes);
+    }
+
+    /// <summary>An answer of the Kubernetes API server's service proxy itself (a <c>Status</c> object), not of Ray.</summary>
+    private static bool IsProxyStatus(string body)
+    {
+        if (!body.StartsWith('{')) return false;
+        try
+        {
+            return JsonNode.Parse(body) is JsonObject o && o["kind"] is JsonValue kind && kind.TryGetValue<string>(out var k) && k == "Status";
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     /// <summary>An error body as text: its last <see cref="MaxErrorBytes"/> (the end of a Python traceback says what went wrong).</summary>

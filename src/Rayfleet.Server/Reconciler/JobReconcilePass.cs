@@ -42,6 +42,7 @@ public sealed partial class JobReconcilePass(
         if (JobStatus.IsTerminal(job.Status)) return await AfterEndAsync(job, cluster, now, ct);
 
         var deadlinePassed = job.DeadlineAt is { } deadline && now >= deadline;
+        var provider = providers.Get(job.Provider);
         var stopWanted = job.CancelRequested || deadlinePassed;
 
         if (cluster is null || cluster.Deleted)
@@ -58,7 +59,6 @@ public sealed partial class JobReconcilePass(
             _ when cluster.State is null => JobClusterState.Submitted,
             _ => JobClusterState.Pending,
         };
-        var provider = providers.Get(cluster.Provider);
 
         if (!job.RaySubmitted)
         {
@@ -107,6 +107,12 @@ public sealed partial class JobReconcilePass(
             return await EndAsync(job, cluster, now, StoppedStatus(job, deadlinePassed, JobStatus.Failed),
                 "Ray no longer knows the job: its head was restarted, and a head without GCS fault tolerance forgets its jobs.", ct);
 
+        // KubeRay marks a RayJob past its own deadline Failed (DeadlineExceeded) without stopping Ray's job.
+        if (details.ErrorType == DeadlineExceeded)
+        {
+            (deadlinePassed, stopWanted) = (true, true);
+            details = details with { Status = RayJobStatus.Running };
+        }
         if (stopWanted && !RayJobStatus.IsTerminal(details.Status))
         {
             await api.StopAsync(job.Id, ct);
@@ -153,7 +159,8 @@ public sealed partial class JobReconcilePass(
         var deleteAt = (job.EndTime ?? now) + (spec.TtlSecondsAfterFinished ?? 0) * 1000L;
         if (now < deleteAt) return new PassResult(TimeSpan.FromMilliseconds(deleteAt - now), []);
 
-        // The job-mode cluster's last charge is taken now; the cluster's own pass collects its node logs and removes it.
+        // Its node logs are kept and its last charge is taken now; the cluster's own pass removes it.
+        await CollectNodeLogsAsync(job, cluster, ct);
         ChargeUsage(job, cluster, now);
         cluster.Deleted = true;
         cluster.DesiredRunning = false;
@@ -171,7 +178,12 @@ public sealed partial class JobReconcilePass(
         job.Status = status;
         job.Message = message;
         job.EndTime = endTime;
-        if (cluster is not null && !cluster.Deleted) ChargeUsage(job, cluster, now);
+        if (cluster is not null && !cluster.Deleted)
+        {
+            ChargeUsage(job, cluster, now);
+            // A job-mode cluster that stays after its job: its node logs as they were when the job ended.
+            if (JobSubmissions.Spec(job).ShutdownAfterJobFinishes == false) await CollectNodeLogsAsync(job, cluster, ct);
+        }
         await db.SaveChangesAsync(ct);
         LogEnded(logger, job.Id, status, message);
         // Looked at again for what follows the end: the TTL of a job-mode cluster.
@@ -200,6 +212,25 @@ public sealed partial class JobReconcilePass(
         job.GpuSpec ??= job.UsageGpuMs > 0 ? ClusterUsage.GpuSpec(ClusterSpec.FromJson(cluster.SpecJson)) : null;
     }
 
+    private const string DeadlineExceeded = "DeadlineExceeded";
+
+    /// <summary>
+    /// Copies the node logs of a job-mode cluster into the job's log folder before its nodes go; a failure is logged
+    /// and does not keep the cluster (a full disk must not leak nodes).
+    /// </summary>
+    private async Task CollectNodeLogsAsync(JobRow job, ClusterRow cluster, CancellationToken ct)
+    {
+        if (!job.OwnsCluster || cluster.InstanceId is null) return;
+        try
+        {
+            await providers.Get(cluster.Provider).CollectNodeLogsAsync(cluster.InstanceId, logs.NodeLogs(job.WorkspaceId, job.Id), ct);
+        }
+        catch (Exception ex) when (!ct.IsCancellationRequested)
+        {
+            LogNodeLogsFailed(logger, ex, job.Id, cluster.Id);
+        }
+    }
+
     private static string StoppedStatus(JobRow job, bool deadlinePassed, string? otherwise) =>
         deadlinePassed ? JobStatus.Timeout : job.CancelRequested ? JobStatus.Cancelled : otherwise ?? JobStatus.Failed;
 
@@ -216,6 +247,9 @@ public sealed partial class JobReconcilePass(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} ended {Status}: {Message}")]
     private static partial void LogEnded(ILogger logger, string jobId, string status, string? message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Copying the node logs of job {JobId}'s cluster {ClusterId} failed; the cluster goes without them")]
+    private static partial void LogNodeLogsFailed(ILogger logger, Exception ex, string jobId, string clusterId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} finished; deleting its cluster {ClusterId}")]
     private static partial void LogClusterDeleted(ILogger logger, string jobId, string clusterId);

@@ -27,6 +27,7 @@ public static class JobSubmissions
             EntrypointNumGpus = entry.NumGpus,
             EntrypointMemory = entry.MemoryBytes,
             EntrypointResources = entry.Resources,
+            ExtraParam = spec.ExtraParam,
         };
     }
 }

@@ -107,6 +107,9 @@ public sealed class JobLifecycleTests : IDisposable
         await Eventually.HoldsAsync(_host, async () => !await _host.Services.ClusterRowExistsAsync(clusterId));
         Assert.Equal("Succeeded", (await GetJobAsync(api, ws, id))["status"]!.GetValue<string>());
         Assert.True(File.Exists(driverLog));
+        // The node logs were copied before the nodes went.
+        var instance = Assert.Single(Heads.Heads.Keys, k => k.StartsWith(clusterId + "-", StringComparison.Ordinal));
+        Assert.Equal($"node log of {instance}\n", File.ReadAllText(Path.Combine(_host.DataDirectory, "logs", ws, "ray", "logs", id, "nodes", "head", "raylet.out")));
         Assert.Equal(1, head.Runs[id]);
     }
 

@@ -238,16 +238,16 @@ public sealed class RayJobProviderTests
         // The head gone (its pod not ready): the proxy answers 503 for want of endpoints, a head that cannot take a job.
         h.KubeRay.CrashHead(ns, ClusterId);
         Assert.Equal(RaySubmitOutcome.NotReady, await api.SubmitAsync(RayJobManifestTests.Submission with { SubmissionId = "rj-second000000000" }, CancellationToken.None));
-        await Assert.ThrowsAsync<HttpRequestException>(() => api.GetAsync(Id, CancellationToken.None));
+        await Assert.ThrowsAsync<RayJobApiException>(() => api.GetAsync(Id, CancellationToken.None));
     }
 
     [Fact]
     public async Task With_cluster_DNS_access_the_dashboard_is_the_head_services_DNS_name()
     {
         await using var h = await ProviderHarness.StartAsync(o => o.DashboardAccess = DashboardAccess.ClusterDns);
-        Assert.Equal(new Uri($"http://{ClusterId}-head-svc.ns-a.svc.cluster.local:8265/"), h.Provider.Dashboard("ns-a", ClusterId + "-head-svc").BaseUri);
+        Assert.Equal(new Uri($"http://{ClusterId}-head-svc.ns-a.svc.cluster.local:8265/"), h.Provider.Dashboard("ns-a", ClusterId + "-head-svc").Dashboard);
         await using var proxied = await ProviderHarness.StartAsync();
-        Assert.Equal(new Uri($"{proxied.Api.Url}/api/v1/namespaces/ns-a/services/{ClusterId}-head-svc:dashboard/proxy/"), proxied.Provider.Dashboard("ns-a", ClusterId + "-head-svc").BaseUri);
+        Assert.Equal(new Uri($"{proxied.Api.Url}/api/v1/namespaces/ns-a/services/{ClusterId}-head-svc:dashboard/proxy/"), proxied.Provider.Dashboard("ns-a", ClusterId + "-head-svc").Dashboard);
     }
 
     [Fact]

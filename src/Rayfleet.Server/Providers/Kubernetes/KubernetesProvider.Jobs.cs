@@ -143,14 +143,14 @@ public sealed partial class KubernetesProvider
         cluster["status"]?["head"]?["serviceName"]?.GetValue<string>() is { Length: > 0 } s ? s : clusterName + "-head-svc";
 
     /// <summary>The dashboard of a head service, as <see cref="KubernetesProviderOptions.DashboardAccess"/> says to reach it.</summary>
-    internal DashboardJobApi Dashboard(string ns, string service)
+    internal RayJobClient Dashboard(string ns, string service)
     {
         if (_options.DashboardAccess == DashboardAccess.ClusterDns)
-            return new DashboardJobApi(DashboardHttp(proxy: false), new Uri($"http://{service}.{ns}.svc.{_options.ClusterDomain}:8265/"));
+            return new RayJobClient(DashboardHttp(proxy: false), new Uri($"http://{service}.{ns}.svc.{_options.ClusterDomain}:8265/"));
         var root = _client is k8s.Kubernetes k ? k.BaseUri : throw new InvalidOperationException("The service proxy needs the KubernetesClient's own client; set DashboardAccess to ClusterDns.");
         var baseUri = root.AbsoluteUri.EndsWith('/') ? root : new Uri(root.AbsoluteUri + "/");
         // KubeRay names the head service's 8265 port "dashboard" (utils/constant.go:114); the proxy takes a port name.
-        return new DashboardJobApi(DashboardHttp(proxy: true),
+        return new RayJobClient(DashboardHttp(proxy: true),
             new Uri(baseUri, $"api/v1/namespaces/{Uri.EscapeDataString(ns)}/services/{Uri.EscapeDataString(service)}:dashboard/proxy/"));
     }
 
