@@ -49,16 +49,33 @@ public sealed class ArchitectureTests
         AssertNone([.. providers.SelectMany(p => Offending(assembly.From(p.FullName!), typeof(Server.Hosting.RayfleetOptions).FullName!))]);
     }
 
-    [Fact]
-    public void Only_the_reconciler_writes_the_observed_half_of_a_cluster()
+    public static readonly TheoryData<string, string[]> ObservedHalves = new()
     {
-        string[] observed =
-        [
-            nameof(ClusterRow.State), nameof(ClusterRow.Message), nameof(ClusterRow.RunSpecJson), nameof(ClusterRow.AdmittedReplicasJson),
-            nameof(ClusterRow.Modified), nameof(ClusterRow.NodesJson), nameof(ClusterRow.DashboardUrl), nameof(ClusterRow.JobUrl),
-            nameof(ClusterRow.JobUrlInner), nameof(ClusterRow.GrpcEndpoint), nameof(ClusterRow.ObservedGeneration), nameof(ClusterRow.ObservedInstanceId),
-        ];
-        var setters = observed.Select(p => $"{typeof(ClusterRow).FullName}::set_{p}").ToHashSet(StringComparer.Ordinal);
+        {
+            typeof(ClusterRow).FullName!,
+            [
+                nameof(ClusterRow.State), nameof(ClusterRow.Message), nameof(ClusterRow.RunSpecJson), nameof(ClusterRow.AdmittedReplicasJson),
+                nameof(ClusterRow.Modified), nameof(ClusterRow.NodesJson), nameof(ClusterRow.DashboardUrl), nameof(ClusterRow.JobUrl),
+                nameof(ClusterRow.JobUrlInner), nameof(ClusterRow.GrpcEndpoint), nameof(ClusterRow.ObservedGeneration), nameof(ClusterRow.ObservedInstanceId),
+                nameof(ClusterRow.UsageCuMs), nameof(ClusterRow.UsageGpuMs), nameof(ClusterRow.UsageObservedAt), nameof(ClusterRow.LastBusyAt),
+            ]
+        },
+        {
+            typeof(JobRow).FullName!,
+            [
+                nameof(JobRow.Status), nameof(JobRow.Message), nameof(JobRow.ClusterState), nameof(JobRow.RaySubmitted), nameof(JobRow.StartTime),
+                nameof(JobRow.EndTime), nameof(JobRow.UsageCuMsAtStart), nameof(JobRow.UsageGpuMsAtStart), nameof(JobRow.UsageCuMs),
+                nameof(JobRow.UsageGpuMs), nameof(JobRow.GpuSpec), nameof(JobRow.DashboardUrl), nameof(JobRow.DriverLogBytes),
+                nameof(JobRow.ObservedGeneration),
+            ]
+        },
+    };
+
+    [Theory]
+    [MemberData(nameof(ObservedHalves))]
+    public void Only_the_reconciler_writes_the_observed_half_of_a_cluster_or_a_job(string row, string[] observed)
+    {
+        var setters = observed.Select(p => $"{row}::set_{p}").ToHashSet(StringComparer.Ordinal);
         using var assembly = AssemblyUses.Of(Server);
         var calls = assembly.MembersFrom("Rayfleet.Server");
         Assert.Contains(calls, c => c.User.StartsWith("Rayfleet.Server.Reconciler.", StringComparison.Ordinal) && setters.Contains(c.Used));

@@ -18,7 +18,7 @@ public sealed class JobViews(TimeProvider time, LogStore logs)
             RequestId = requestId,
             SubmissionId = row.Id,
             Name = row.Name,
-            Status = ShownStatus(row),
+            Status = ShownStatus(row.CancelRequested, row.Status),
             ClusterState = row.ClusterState,
             Message = row.Message ?? "",
             Entrypoint = spec.Entrypoint,
@@ -40,7 +40,7 @@ public sealed class JobViews(TimeProvider time, LogStore logs)
             SubmitTime = row.SubmitTime,
             StartTime = row.StartTime,
             EndTime = row.EndTime,
-            Duration = DurationSeconds(row),
+            Duration = DurationSeconds(row.StartTime, row.EndTime),
             CuHours = usage.CuHours,
             GuHours = row.GpuSpec is null ? new GuHoursDto() : new GuHoursDto { GpuHours = usage.GpuHours, GpuSpec = row.GpuSpec },
             DashboardUrl = row.DashboardUrl,
@@ -55,16 +55,21 @@ public sealed class JobViews(TimeProvider time, LogStore logs)
         };
     }
 
-    public RayJobSummaryDto Summary(JobRow row, IReadOnlyDictionary<string, string> names) => new()
+    /// <summary>What a ListRayJob item needs of a row: never the request, which may be about 100 KiB.</summary>
+    public sealed record ListRow(
+        string Id, string Name, string ClusterId, string? QueueName, long SubmitTime, bool CancelRequested, string? Creator,
+        string Status, string ClusterState, long? StartTime, long? EndTime, decimal UsageCuMs, string? DashboardUrl);
+
+    public RayJobSummaryDto Summary(ListRow row, IReadOnlyDictionary<string, string> names) => new()
     {
         SubmissionId = row.Id,
         Name = row.Name,
-        Status = ShownStatus(row),
+        Status = ShownStatus(row.CancelRequested, row.Status),
         ClusterState = row.ClusterState,
         CreatorName = Name(names, row.Creator),
-        CuHours = new Usage(row.UsageCuMs, row.UsageGpuMs).CuHours,
+        CuHours = new Usage(row.UsageCuMs, 0).CuHours,
         DashboardUrl = row.DashboardUrl,
-        Duration = DurationSeconds(row),
+        Duration = DurationSeconds(row.StartTime, row.EndTime),
         SubmitTime = row.SubmitTime,
         StartTime = row.StartTime,
         EndTime = row.EndTime,
@@ -73,12 +78,12 @@ public sealed class JobViews(TimeProvider time, LogStore logs)
     };
 
     /// <summary>A cancel is shown at once, before the reconciler acted on it (as a cluster's Stop shows Stopping).</summary>
-    public static string ShownStatus(JobRow row) =>
-        row.CancelRequested && !JobStatus.IsTerminal(row.Status) ? JobStatus.Cancelling : row.Status;
+    public static string ShownStatus(bool cancelRequested, string status) =>
+        cancelRequested && !JobStatus.IsTerminal(status) ? JobStatus.Cancelling : status;
 
     /// <summary>Seconds from the start of the entrypoint to its end, or to now while it runs; 0 before it starts.</summary>
-    private long DurationSeconds(JobRow row) =>
-        row.StartTime is { } start ? Math.Max(0, ((row.EndTime ?? time.GetUtcNow().ToUnixTimeMilliseconds()) - start) / 1000) : 0;
+    private long DurationSeconds(long? startTime, long? endTime) =>
+        startTime is { } start ? Math.Max(0, ((endTime ?? time.GetUtcNow().ToUnixTimeMilliseconds()) - start) / 1000) : 0;
 
     private static string? Name(IReadOnlyDictionary<string, string> names, string? id) => id is not null && names.TryGetValue(id, out var n) ? n : null;
 }

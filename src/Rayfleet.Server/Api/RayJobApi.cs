@@ -86,8 +86,6 @@ public static class RayJobApi
                 DeadlineAt = accepted.ActiveDeadlineSeconds is { } s ? now + s * 1000L : null,
                 Creator = principal,
                 Generation = 1,
-                Status = JobStatus.Submitted,
-                ClusterState = JobClusterState.Submitted,
             });
             var clusterToWake = cluster.Id;
             return new Mutation(new SubmitRayJobResponse(http.RequestId(), id), () =>
@@ -128,6 +126,9 @@ public static class RayJobApi
             .OrderByDescending(j => j.SubmitTime).ThenByDescending(j => j.Id)
             .Skip((int)Math.Min((long)(pageNum - 1) * pageSize, int.MaxValue))
             .Take(pageSize)
+            // The summary columns only: a page never reads the requests (each up to about 100 KiB).
+            .Select(j => new JobViews.ListRow(j.Id, j.Name, j.ClusterId, j.QueueName, j.SubmitTime, j.CancelRequested, j.Creator,
+                j.Status, j.ClusterState, j.StartTime, j.EndTime, j.UsageCuMs, j.DashboardUrl))
             .ToListAsync(ct);
         var names = await ClusterViews.PrincipalNamesAsync(db, rows.Select(r => r.Creator), ct);
         return TypedResults.Ok(new ListRayJobResponse

@@ -181,10 +181,10 @@ public sealed class JobRow
     public string? Creator { get; set; }
     public long Generation { get; set; }
 
-    // Observed, written by the reconciler.
-    public required string Status { get; set; }
+    // Observed, written by the reconciler; a new job starts as accepted, its cluster not yet asked for.
+    public string Status { get; set; } = Core.Jobs.JobStatus.Submitted;
     public string? Message { get; set; }
-    public required string ClusterState { get; set; }
+    public string ClusterState { get; set; } = Core.Jobs.JobClusterState.Submitted;
     /// <summary>Ray has the submission (its answer to the submit was success or "already exists").</summary>
     public bool RaySubmitted { get; set; }
     public long? StartTime { get; set; }

@@ -149,6 +149,7 @@ public sealed partial class JobReconcilePass(
             if (job.ClusterState != JobClusterState.Deleted)
             {
                 job.ClusterState = JobClusterState.Deleted;
+                job.DashboardUrl = null; // its dashboard went with it (Rayfleet keeps no history UI)
                 await db.SaveChangesAsync(ct);
             }
             return PassResult.Done;
@@ -167,6 +168,7 @@ public sealed partial class JobReconcilePass(
         cluster.Generation++;
         cluster.ModifiedTime = now;
         job.ClusterState = JobClusterState.Deleted;
+        job.DashboardUrl = null;
         await db.SaveChangesAsync(ct);
         LogClusterDeleted(logger, job.Id, cluster.Id);
         return new PassResult(null, [cluster.Id]);
