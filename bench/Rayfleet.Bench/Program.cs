@@ -1,7 +1,8 @@
 using Rayfleet.Bench;
 
 // Throughput and latency of CreateRayCluster/GetRayCluster against the in-process service, next to what SQLite alone
-// does with the same settings; or (--mode list-memory) the service's memory under parallel Lists. See BenchOptions.Usage.
+// does with the same settings; or (--mode list-memory) the service's memory under parallel Lists; or (--mode jobs) a
+// burst of short Ray jobs next to CreateRayCluster of their clusters. See BenchOptions.Usage.
 var options = BenchOptions.Parse(args, out var error);
 if (options is null)
 {
@@ -35,6 +36,17 @@ try
             Console.WriteLine($"Results written to {Path.GetFullPath(memoryOut)}");
         }
         return memory.Errors == 0 && memory.TargetMet ? 0 : 1;
+    }
+    if (options.Mode == BenchMode.Jobs)
+    {
+        var jobs = await JobsRun.RunAsync(options, workDirectory, cancel.Token);
+        JobsRun.Print(jobs, Console.Out);
+        if (options.OutFile is { } jobsOut)
+        {
+            await ReportWriter.WriteJsonAsync(jobs, jobsOut);
+            Console.WriteLine($"Results written to {Path.GetFullPath(jobsOut)}");
+        }
+        return jobs.AllSucceeded ? 0 : 1;
     }
     var report = await BenchRun.RunAsync(options, workDirectory, cancel.Token);
     ReportWriter.Print(report, Console.Out);

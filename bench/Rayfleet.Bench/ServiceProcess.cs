@@ -17,12 +17,24 @@ public sealed class ServiceProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output;
 
-    private ServiceProcess(Process process, ConcurrentQueue<string> output, Uri baseAddress)
+    private readonly LogTally _tally;
+
+    private ServiceProcess(Process process, ConcurrentQueue<string> output, LogTally tally, Uri baseAddress)
     {
         _process = process;
         _output = output;
+        _tally = tally;
         BaseAddress = baseAddress;
     }
+
+    /// <summary>Log entries at Warning or above the service wrote so far (the console logger's <c>warn:</c>, <c>fail:</c>, <c>crit:</c>).</summary>
+    public int WarningCount => _tally.Count;
+
+    /// <summary>The first few of those entries: the category line and the message line after it.</summary>
+    public IReadOnlyList<string> FirstWarnings => _tally.First;
+
+    /// <summary>Forgets the entries so far (the start's), so that the count is what the load caused.</summary>
+    public void ResetWarnings() => _tally.Reset();
 
     public Uri BaseAddress { get; }
     public int ProcessId => _process.Id;
@@ -52,10 +64,12 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["Urls"] = baseAddress.ToString().TrimEnd('/');
 
         var output = new ConcurrentQueue<string>();
+        var tally = new LogTally();
         var process = new Process { StartInfo = start };
         void Keep(object _, DataReceivedEventArgs e)
         {
             if (e.Data is null) return;
+            tally.See(e.Data);
             output.Enqueue(e.Data);
             while (output.Count > KeptOutputLines) output.TryDequeue(out string? _);
         }
@@ -65,7 +79,7 @@ public sealed class ServiceProcess : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
 
-        var service = new ServiceProcess(process, output, baseAddress);
+        var service = new ServiceProcess(process, output, tally, baseAddress);
         try
         {
             using var exited = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -124,5 +138,53 @@ public sealed class ServiceProcess : IAsyncDisposable
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Counts the entries at Warning or above in the console logger's output and keeps the first few.</summary>
+    private sealed class LogTally
+    {
+        private const int Kept = 6;
+        private readonly Lock _lock = new();
+        private readonly List<string> _first = [];
+        private bool _keepNext;
+        private int _count;
+
+        public int Count => Volatile.Read(ref _count);
+
+        public IReadOnlyList<string> First
+        {
+            get
+            {
+                lock (_lock) return [.. _first];
+            }
+        }
+
+        public void Reset()
+        {
+            lock (_lock)
+            {
+                _count = 0;
+                _first.Clear();
+                _keepNext = false;
+            }
+        }
+
+        public void See(string line)
+        {
+            lock (_lock)
+            {
+                if (_keepNext)
+                {
+                    _first[^1] += " " + line.Trim();
+                    _keepNext = false;
+                }
+                if (!line.StartsWith("warn:", StringComparison.Ordinal) && !line.StartsWith("fail:", StringComparison.Ordinal)
+                    && !line.StartsWith("crit:", StringComparison.Ordinal)) return;
+                _count++;
+                if (_first.Count >= Kept) return;
+                _first.Add(line);
+                _keepNext = true;
+            }
+        }
     }
 }
