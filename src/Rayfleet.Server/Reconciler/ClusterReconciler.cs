@@ -145,11 +145,15 @@ public sealed partial class ClusterReconciler(
 
             try
             {
-                await using var scope = scopes.CreateAsyncScope();
-                // One queue for clusters and jobs: their ids never collide ("ray-…", "rj-…"), and a pass of one wakes the other.
-                var result = IsJob(key)
-                    ? await scope.ServiceProvider.GetRequiredService<JobReconcilePass>().RunAsync(key, ct)
-                    : await scope.ServiceProvider.GetRequiredService<ClusterReconcilePass>().RunAsync(key, ct);
+                // A pass that committed a step and asks to go on at once (admission granted, a job submitted) goes on here,
+                // still holding its key, instead of behind everything queued meanwhile: in a burst of a thousand creates,
+                // the next step of an admitted cluster must not wait for the first pass of all the others.
+                var result = await PassAsync(key, ct);
+                for (var step = 1; result.RequeueAfter == TimeSpan.Zero && step < MaxStepsInARow; step++)
+                {
+                    foreach (var woken in result.Wake) _queue.Add(woken);
+                    result = await PassAsync(key, ct);
+                }
                 _queue.Forget(key);
                 _queue.Done(key);
                 if (result.RequeueAfter is { } delay) _queue.AddAfter(key, delay);
@@ -177,6 +181,18 @@ public sealed partial class ClusterReconciler(
                 Interlocked.Increment(ref _passes);
             }
         }
+    }
+
+    /// <summary>Immediate follow-up passes one worker runs for a key before it goes back in line.</summary>
+    private const int MaxStepsInARow = 4;
+
+    private async Task<PassResult> PassAsync(string key, CancellationToken ct)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        // One queue for clusters and jobs: their ids never collide ("ray-…", "rj-…"), and a pass of one wakes the other.
+        return IsJob(key)
+            ? await scope.ServiceProvider.GetRequiredService<JobReconcilePass>().RunAsync(key, ct)
+            : await scope.ServiceProvider.GetRequiredService<ClusterReconcilePass>().RunAsync(key, ct);
     }
 
     private static bool IsJob(string key) => key.StartsWith("rj-", StringComparison.Ordinal);
