@@ -10,7 +10,7 @@ public static class RayLogCodes
     public const string SuccessMessage = "ok";
 
     /// <summary>No job with that submission id in the workspace (404).</summary>
-    public const string JobNotFound = "InvalidRayJob.NotFound";
+    public const string JobNotFound = ErrorCodes.JobNotFound;
 
     /// <summary>No log file at that path, or it is gone since the URL was made (404).</summary>
     public const string LogNotFound = "InvalidRayLog.NotFound";

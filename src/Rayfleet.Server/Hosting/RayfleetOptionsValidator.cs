@@ -29,6 +29,8 @@ public sealed class RayfleetOptionsValidator(ConfiguredProviders configured) : I
         else if (!configured.Names.Contains(options.DefaultProvider))
             failures.Add($"Rayfleet:DefaultProvider: '{options.DefaultProvider}' is not configured: {ConfiguredProviders.HowToConfigure(options.DefaultProvider)}");
         if (options.Reconciler.ResyncInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Reconciler:ResyncInterval: must be positive.");
+        if (options.Reconciler.PollInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Reconciler:PollInterval: must be positive.");
+        if (options.Reconciler.JobPollInterval <= TimeSpan.Zero) failures.Add("Rayfleet:Reconciler:JobPollInterval: must be positive.");
         if (options.Reconciler.BackoffBase <= TimeSpan.Zero || options.Reconciler.BackoffMax < options.Reconciler.BackoffBase)
             failures.Add("Rayfleet:Reconciler:BackoffBase: must be positive and at most Rayfleet:Reconciler:BackoffMax.");
         if (options.Simulated.NodeStartDelay < TimeSpan.Zero || options.Simulated.NodeStopDelay < TimeSpan.Zero
