@@ -118,6 +118,9 @@ public sealed partial class JobReconcilePass(
             await api.StopAsync(job.Id, ct);
             details = await api.GetAsync(job.Id, ct) ?? details;
         }
+        // Read again, the RayJob still says Failed (DeadlineExceeded): KubeRay no longer follows a RayJob it ended. Its
+        // job was stopped for its deadline, which is a Timeout, not a Failed.
+        if (details.ErrorType == DeadlineExceeded) details = details with { Status = RayJobStatus.Stopped };
 
         await CopyDriverLogAsync(job, api, ct);
         var status = JobStatus.FromRay(details.Status, stopWanted, deadlinePassed);
