@@ -214,6 +214,33 @@ public sealed class KubernetesJobServiceTests
         Assert.Equal(RayJobStatus.Stopped, s.Kube.Get("rayjobs", s.Ns, clusterId)!["status"]!["jobStatus"]!.GetValue<string>());
     }
 
+    // KubeRay submits a RayJob's entrypoint on its own once its cluster is ready: a RayJob left standing for the TTL after
+    // a cancel that came before would run the cancelled job.
+    [Fact]
+    public async Task A_job_mode_job_cancelled_before_KubeRay_reached_Ray_never_runs_and_its_RayJob_goes_at_once()
+    {
+        await using var s = await StartAsync();
+        s.Kube.KubeRay.PodsBecomeReady = false;
+        var id = await SubmitAsync(s, JobModeBody("HTTPMode", "sleep 600"));
+        var clusterId = (await GetJobAsync(s, id))["clusterId"]!.GetValue<string>();
+        await WaitForJobAsync(s, id, j => Status("Pending")(j) && s.Kube.Get("rayjobs", s.Ns, clusterId)?["status"]?["rayClusterName"] is not null, rayJob: clusterId);
+        var rayCluster = RayClusterOf(s, clusterId);
+
+        (await s.Api.PostAsync($"/api/v1/workspaces/{s.Ws}/rayJob/{id}/cancel")).EnsureOk();
+        var cancelled = await WaitForJobAsync(s, id, Status("Cancelled"), rayJob: clusterId);
+        Assert.Null(cancelled["startTime"]);
+
+        // The scheduler finds room a moment later, well inside the job's 180 s TTL.
+        s.Kube.KubeRay.PodsBecomeReady = true;
+        foreach (var pod in s.Kube.KubeRay.Pods(s.Ns, rayCluster)) s.Kube.Remove("pods", s.Ns, FakeKubeRay.PodName(pod));
+        s.Kube.KubeRay.Reconcile(s.Ns, rayCluster);
+        await WaitForJobAsync(s, id, j => j["clusterState"]!.GetValue<string>() == "Deleted" && s.Kube.List("rayjobs", s.Ns).Count == 0,
+            rayJob: clusterId, step: TimeSpan.FromSeconds(1));
+        Assert.Equal(0, s.Kube.Dashboard(s.Ns, rayCluster).Submits);
+        Assert.Empty(s.Kube.List("rayclusters", s.Ns));
+        Assert.Equal("Cancelled", (await GetJobAsync(s, id))["status"]!.GetValue<string>());
+    }
+
     // KubeRay's deadline runs on its own clock: here it passes while Rayfleet's own (from submission) has not, so the
     // Timeout can only come from the RayJob's DeadlineExceeded.
     [Fact]
