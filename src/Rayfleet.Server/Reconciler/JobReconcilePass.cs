@@ -118,6 +118,9 @@ public sealed partial class JobReconcilePass(
             await api.StopAsync(job.Id, ct);
             details = await api.GetAsync(job.Id, ct) ?? details;
         }
+        // Read again, the RayJob still says Failed (DeadlineExceeded): KubeRay no longer follows a RayJob it ended. Its
+        // job was stopped for its deadline, which is a Timeout, not a Failed.
+        if (details.ErrorType == DeadlineExceeded) details = details with { Status = RayJobStatus.Stopped };
 
         await CopyDriverLogAsync(job, api, ct);
         var status = JobStatus.FromRay(details.Status, stopWanted, deadlinePassed);
@@ -157,7 +160,10 @@ public sealed partial class JobReconcilePass(
         var spec = JobSubmissions.Spec(job);
         if (!job.OwnsCluster || spec.ShutdownAfterJobFinishes == false) return PassResult.Done;
 
-        var deleteAt = (job.EndTime ?? now) + (spec.TtlSecondsAfterFinished ?? 0) * 1000L;
+        // A job stopped before it reached Ray has nothing for the TTL to keep, and its cluster must not outlive it: a
+        // KubeRay RayJob submits its entrypoint on its own once its cluster is ready, which would run the cancelled job.
+        var stoppedUnsubmitted = !job.RaySubmitted && job.Status is JobStatus.Cancelled or JobStatus.Timeout;
+        var deleteAt = (job.EndTime ?? now) + (stoppedUnsubmitted ? 0 : spec.TtlSecondsAfterFinished ?? 0) * 1000L;
         if (now < deleteAt) return new PassResult(TimeSpan.FromMilliseconds(deleteAt - now), []);
 
         // Its node logs are kept and its last charge is taken now; the cluster's own pass removes it.
