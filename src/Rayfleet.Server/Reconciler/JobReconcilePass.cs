@@ -5,6 +5,7 @@ using Rayfleet.Core.Jobs;
 using Rayfleet.Server.Api;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Jobs;
+using Rayfleet.Server.Jobs.Logs;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
 
@@ -203,8 +204,16 @@ public sealed partial class JobReconcilePass(
         var text = await api.LogsAsync(job.Id, ct);
         var bytes = System.Text.Encoding.UTF8.GetByteCount(text);
         if (bytes == job.DriverLogBytes && bytes > 0) return;
-        await logs.WriteDriverLogAsync(job.WorkspaceId, job.Id, text, ct);
-        job.DriverLogBytes = bytes;
+        try
+        {
+            await logs.WriteDriverLogAsync(job.WorkspaceId, job.Id, text, ct);
+            job.DriverLogBytes = bytes;
+        }
+        catch (LogStoreException ex)
+        {
+            // A full disk must not stop the job from being followed: the copy is tried again at the next look.
+            LogDriverLogFailed(logger, ex, job.Id, ex.Failure);
+        }
     }
 
     /// <summary>
@@ -255,6 +264,9 @@ public sealed partial class JobReconcilePass(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Job {JobId} ended {Status}: {Message}")]
     private static partial void LogEnded(ILogger logger, string jobId, string status, string? message);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Copying the driver log of job {JobId} failed ({Failure}); trying again at the next look")]
+    private static partial void LogDriverLogFailed(ILogger logger, Exception ex, string jobId, LogStoreFailure failure);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Copying the node logs of job {JobId}'s cluster {ClusterId} failed; the cluster goes without them")]
     private static partial void LogNodeLogsFailed(ILogger logger, Exception ex, string jobId, string clusterId);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Rayfleet.Server.Jobs;
+using Rayfleet.Server.Jobs.Logs;
 using Rayfleet.Server.Providers;
 using Rayfleet.Server.Providers.Simulated;
 using Rayfleet.Server.Tests.Support;
@@ -19,6 +20,22 @@ public sealed class JobLifecycleTests : IDisposable
     private readonly RayfleetHost _host;
     private FakeRayHeads? _heads;
 
+    /// <summary>The log store, except that while armed every write fails as on a full disk.</summary>
+    private sealed class FullDisk(LogStore inner) : IJobLogWriter
+    {
+        public volatile bool Armed;
+        public int Refused;
+
+        public Task WriteDriverLogAsync(string workspaceId, string submissionId, string text, CancellationToken cancellationToken)
+        {
+            if (!Armed) return inner.WriteDriverLogAsync(workspaceId, submissionId, text, cancellationToken);
+            Interlocked.Increment(ref Refused);
+            throw new LogStoreException(LogStoreFailure.DiskFull, "No space left on device");
+        }
+
+        public INodeLogSink NodeLogs(string workspaceId, string submissionId) => ((IJobLogWriter)inner).NodeLogs(workspaceId, submissionId);
+    }
+
     public JobLifecycleTests()
     {
         _host = new RayfleetHost(
@@ -28,6 +45,8 @@ public sealed class JobLifecycleTests : IDisposable
                 s.RemoveAll<IClusterProvider>();
                 s.AddSingleton<SimulatedProvider>();
                 s.AddSingleton<IClusterProvider>(sp => _heads = new FakeRayHeads(sp.GetRequiredService<SimulatedProvider>()));
+                s.RemoveAll<IJobLogWriter>();
+                s.AddSingleton<IJobLogWriter>(sp => new FullDisk(sp.GetRequiredService<LogStore>()));
             });
     }
 
@@ -111,6 +130,20 @@ public sealed class JobLifecycleTests : IDisposable
         var instance = Assert.Single(Heads.Heads.Keys, k => k.StartsWith(clusterId + "-", StringComparison.Ordinal));
         Assert.Equal($"node log of {instance}\n", File.ReadAllText(Path.Combine(_host.DataDirectory, "logs", ws, "ray", "logs", id, "nodes", "head", "raylet.out")));
         Assert.Equal(1, head.Runs[id]);
+    }
+
+    [Fact]
+    public async Task A_full_disk_does_not_stop_a_job_from_being_followed_to_its_end()
+    {
+        var (api, ws) = await StartAsync();
+        var disk = (FullDisk)_host.Services.GetRequiredService<IJobLogWriter>();
+        disk.Armed = true;
+        var id = await SubmitAsync(api, ws, JobModeBody());
+        var running = await WaitForJobAsync(api, ws, id, Status("Running"));
+        Heads.HeadOf(running["clusterId"]!.GetValue<string>()).Finish(id, "SUCCEEDED", "Job finished successfully.");
+        await WaitForJobAsync(api, ws, id, Status("Succeeded"));
+        Assert.True(disk.Refused >= 2, $"every look tried the copy again, refused {disk.Refused}");
+        Assert.False(File.Exists(Path.Combine(_host.DataDirectory, "logs", ws, "ray", "logs", id, id + "_driver.log")));
     }
 
     [Fact]

@@ -230,12 +230,13 @@ public sealed class KubernetesJobServiceTests
         var cancelled = await WaitForJobAsync(s, id, Status("Cancelled"), rayJob: clusterId);
         Assert.Null(cancelled["startTime"]);
 
-        // The scheduler finds room a moment later, well inside the job's 180 s TTL.
+        // The RayJob goes at once, well inside the job's 180 s TTL (the clock moves 1 s a look, a few looks at most)...
+        await WaitForJobAsync(s, id, j => j["clusterState"]!.GetValue<string>() == "Deleted" && s.Kube.List("rayjobs", s.Ns).Count == 0,
+            rayJob: clusterId, step: TimeSpan.FromSeconds(1));
+        // ...so when the scheduler finds room a moment later, there is no RayJob left for KubeRay to submit.
         s.Kube.KubeRay.PodsBecomeReady = true;
         foreach (var pod in s.Kube.KubeRay.Pods(s.Ns, rayCluster)) s.Kube.Remove("pods", s.Ns, FakeKubeRay.PodName(pod));
         s.Kube.KubeRay.Reconcile(s.Ns, rayCluster);
-        await WaitForJobAsync(s, id, j => j["clusterState"]!.GetValue<string>() == "Deleted" && s.Kube.List("rayjobs", s.Ns).Count == 0,
-            rayJob: clusterId, step: TimeSpan.FromSeconds(1));
         Assert.Equal(0, s.Kube.Dashboard(s.Ns, rayCluster).Submits);
         Assert.Empty(s.Kube.List("rayclusters", s.Ns));
         Assert.Equal("Cancelled", (await GetJobAsync(s, id))["status"]!.GetValue<string>());
