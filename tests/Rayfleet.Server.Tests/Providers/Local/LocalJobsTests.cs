@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -107,7 +108,9 @@ public sealed class LocalJobsTests
     public async Task A_node_log_over_the_bound_is_collected_as_its_tail_with_a_note()
     {
         using var setup = new LocalSetup();
-        using var host = setup.Host();
+        // No reconciler: its resync would remove this hand-made instance, which no cluster owns, as an orphan.
+        using var host = new RayfleetHost(setup.DataDirectory, settings: setup.Settings(LocalSetup.StandIn), systemClock: true,
+            services: s => s.RemoveAll<Microsoft.Extensions.Hosting.IHostedService>());
         var instance = "ray-big-00000000";
         var logs = Path.Combine(setup.InstanceDir(instance), "logs");
         Directory.CreateDirectory(logs);
