@@ -31,6 +31,9 @@ public sealed class FakeRayDashboard
     /// <summary>Submits that reached Ray, duplicates included.</summary>
     public int Submits { get; private set; }
 
+    /// <summary>Submits that Ray took as a new job (a duplicate submission id is refused and runs nothing).</summary>
+    public int Accepted { get; private set; }
+
     public Job? Get(string id)
     {
         lock (_lock) return _jobs.GetValueOrDefault(id);
@@ -55,6 +58,7 @@ public sealed class FakeRayDashboard
             if (_jobs.ContainsKey(id))
                 return (500, $"Traceback ...\nValueError: Job with submission_id {id} already exists. Please use a different submission_id.");
             var entrypoint = body["entrypoint"]?.GetValue<string>() ?? "";
+            Accepted++;
             _jobs[id] = new Job
             {
                 SubmissionId = id,

@@ -147,10 +147,11 @@ public sealed class KubernetesJobServiceTests
         Assert.Null(s.Kube.Get("rayclusters", s.Ns, clusterId)); // no RayCluster of Rayfleet's own: KubeRay's
         Assert.Equal(id, s.Kube.Get("rayjobs", s.Ns, clusterId)!["status"]!["jobId"]!.GetValue<string>());
 
-        // Ray saw one submit, whichever submitter KubeRay used, with what the job asked for.
+        // Ray ran the job once, whichever submitter KubeRay used (a repeated submit of the same id is refused), with
+        // what the job asked for.
         var rayCluster = RayClusterOf(s, clusterId);
         var dashboard = s.Kube.Dashboard(s.Ns, rayCluster);
-        Assert.Equal(1, dashboard.Submits);
+        Assert.Equal(1, dashboard.Accepted);
         Assert.Equal("{\"env_vars\":{\"KEY\":\"VALUE\"}}", dashboard.Get(id)!.Body["runtime_env"]!.ToJsonString());
 
         dashboard.Finish(id, RayJobStatus.Succeeded, log: "hello from the driver\n");
@@ -178,7 +179,7 @@ public sealed class KubernetesJobServiceTests
 
         var after = await GetJobAsync(s, id);
         Assert.Equal(("Succeeded", "Deleted"), (after["status"]!.GetValue<string>(), after["clusterState"]!.GetValue<string>()));
-        Assert.Equal(1, dashboard.Submits);
+        Assert.Equal(1, dashboard.Accepted);
         Assert.False(dashboard.Get(id)!.StopRequested);
     }
 
@@ -284,7 +285,7 @@ public sealed class KubernetesJobServiceTests
         var done = await WaitForJobAsync(s, id, Status("Succeeded"));
         Assert.Contains("shared says hi", DriverLog(s, id), StringComparison.Ordinal);
         Assert.Contains(id + "_driver.log", await LogFilesAsync(s, id));
-        Assert.Equal(1, dashboard.Submits);
+        Assert.Equal(1, dashboard.Accepted);
 
         s.Host.Clock.Advance(TimeSpan.FromMinutes(10));
         await s.Api.WaitForQuietAsync();
