@@ -54,6 +54,9 @@ public sealed class LocalProviderOptions
         return Path.Combine(Path.GetTempPath(), "rayfleet-" + ShortHash(Path.GetFullPath(dataDirectory)));
     }
 
+    /// <summary>How soon an instance that is starting or stopping nodes is looked at again: the supervision interval, at most 250 ms.</summary>
+    internal TimeSpan ReadinessPoll() => SupervisionInterval < TimeSpan.FromMilliseconds(250) ? SupervisionInterval : TimeSpan.FromMilliseconds(250);
+
     public static string ShortHash(string text) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..8];
 }
