@@ -117,13 +117,7 @@ public sealed class WorkQueue(TimeProvider time, TimeSpan backoffBase, TimeSpan 
         lock (_lock) _failures.Remove(key);
     }
 
-    private TimeSpan Backoff(int failures)
-    {
-        var exp = backoffBase.TotalMilliseconds * Math.Pow(2, Math.Min(failures - 1, 20));
-        var capped = Math.Min(exp, backoffMax.TotalMilliseconds);
-        // Full jitter in [0.5, 1.5) spreads retries of keys that failed together.
-        return TimeSpan.FromMilliseconds(capped * (0.5 + Random.Shared.NextDouble()));
-    }
+    private TimeSpan Backoff(int failures) => Core.Timing.Backoff.Jittered(backoffBase, backoffMax, failures, Random.Shared);
 
     private void CancelPending(string key)
     {

@@ -243,11 +243,9 @@ internal sealed partial class NodeSupervisor(
         // A worker that ran longer than the longest backoff had recovered: its next crash starts the count again.
         var ranFor = worker.StartedAt is { } started ? now - started : 0;
         worker.CrashesInARow = ranFor > options.WorkerRestartBackoffMax.TotalMilliseconds ? 1 : worker.CrashesInARow + 1;
-        var delay = Math.Min(
-            options.WorkerRestartBackoffBase.TotalMilliseconds * Math.Pow(2, Math.Min(worker.CrashesInARow - 1, 30)),
-            options.WorkerRestartBackoffMax.TotalMilliseconds);
-        worker.NextStartAt = now + (long)delay;
-        LogWorkerExited(logger, worker.Id, worker.LastExitCode, TimeSpan.FromMilliseconds(delay));
+        var delay = Core.Timing.Backoff.Exponential(options.WorkerRestartBackoffBase, options.WorkerRestartBackoffMax, worker.CrashesInARow);
+        worker.NextStartAt = now + (long)delay.TotalMilliseconds;
+        LogWorkerExited(logger, worker.Id, worker.LastExitCode, delay);
     }
 
     private void KillNodeProcesses(LocalNodeState node, InstanceProcesses processes)
