@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using k8s;
 using k8s.Models;
 using Microsoft.Extensions.Options;
+using Polly;
 using Rayfleet.Server.Hosting;
 
 namespace Rayfleet.Server.Providers.Kubernetes;
@@ -37,6 +38,7 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
     private readonly Lock _namespacesLock = new();
     // One gate per cluster, not striped: a stalled API call must hold up only its own cluster's passes.
     private readonly KeyedGates _gates = new();
+    private readonly ResiliencePipeline _conflicts;
 
     public KubernetesProvider(
         IKubernetes client, IOptions<KubernetesProviderOptions> options, TimeProvider time, ILogger<KubernetesProvider> logger)
@@ -45,6 +47,7 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         _options = options.Value;
         _logger = logger;
         Calls = new KubernetesCalls(_options, time, logger);
+        _conflicts = Calls.Retry.Conflicts();
         Cache = new KubernetesWatchCache(client, _options, Calls, time, logger);
         if (_options.WatchAllNamespaces) Cache.EnsureWatching(null);
         else
@@ -84,60 +87,65 @@ public sealed partial class KubernetesProvider : IClusterProvider, IClusterChang
         }
         var password = request.RedisPassword?.Reveal();
 
-        for (var attempt = 1; ; attempt++)
+        var attempt = 0;
+        return await _conflicts.ExecuteAsync(async token =>
         {
-            var liveInstance = live is null ? null : Label(live, RayfleetLabels.Instance);
-            if (live is not null && live["metadata"]?["deletionTimestamp"] is not null)
-                return Waiting(liveInstance == request.InstanceId
-                    ? "The RayCluster is being deleted from outside Rayfleet; it is created again once it is gone."
-                    : $"Waiting for the RayCluster of the previous instance ({liveInstance}) to be deleted.", endpoints);
-
-            var sameInstance = live is not null && liveInstance == request.InstanceId;
-            var replicas = DesiredReplicas(request, sameInstance ? live : null);
-            // Under Kueue the queue decides when a RayCluster runs: its webhook suspends a new one until admitted.
-            var suspend = _options.KueueQueueLabel ? (bool?)null : false;
-            var manifest = RayClusterManifest.Build(new RayClusterManifestInput(request, ns, suspend, replicas), _options);
-            var problems = KubeRayChecks.Check(manifest);
-            if (problems.Count > 0)
-                return Failed("KubeRay would refuse this cluster: " + string.Join(" ", problems), endpoints);
-
-            if (live is not null && !sameInstance)
-            {
-                // A Start: reuse the suspended RayCluster when its pods would look the same; otherwise make it anew.
-                // Under Kueue a Start always makes a new RayCluster, which Kueue admits afresh.
-                var parked = live["spec"]?["suspend"]?.GetValue<bool>() == true && !_options.KueueQueueLabel
-                             // The pod watch may lag the Stop that saw them gone: ask the API server before recreating.
-                             && (Cache.Pods(ns, name, liveInstance).Count == 0 || !await PodsRemainAsync(liveInstance!, ct));
-                var sameShape = Annotation(live, RayfleetLabels.PodShape) == Annotation(manifest, RayfleetLabels.PodShape);
-                if (!parked || !sameShape)
-                {
-                    await DeleteRayClusterAsync(live, ct);
-                    return Waiting(sameShape
-                        ? $"Replacing the RayCluster of the previous instance ({liveInstance}), whose pods still run, with fresh ones."
-                        : "Recreating the RayCluster: changes made while it ran (image, resources, env, parameters, GPUs, volumes, network or fault tolerance) need new pods.", endpoints);
-                }
-                LogResuming(_logger, request.ClusterId, liveInstance, request.InstanceId);
-            }
-
-            var hash = ManifestHash(manifest);
-            manifest["metadata"]!["annotations"]![AppliedHash] = hash;
-            try
-            {
-                // A new instance brings its Secret along, or drops the one an earlier instance with fault tolerance left.
-                if (!sameInstance && password is not null) await ApplySecretAsync(ns, request, password, ct);
-                else if (!sameInstance) await DeleteSecretAsync(ns, RayClusterManifest.RedisSecretName(request.ClusterId), ct);
-                var before = live;
-                if (!sameInstance || Annotation(live!, AppliedHash) != hash || !SameReplicas(live!, manifest))
-                    live = await ApplyRayClusterAsync(ns, name, manifest, ct);
-                return await ObserveAsync(request, ns, live!, sameInstance ? before : null, endpoints, ct);
-            }
-            catch (KubernetesApiException ex) when (ex.IsConflict && attempt < 4)
+            if (++attempt > 1)
             {
                 // Someone wrote the RayCluster between our read and our apply: read it again and rebuild.
-                LogConflict(_logger, request.ClusterId, attempt);
-                live = await GetRayClusterAsync(ns, name, ct);
+                LogConflict(_logger, request.ClusterId, attempt - 1);
+                live = await GetRayClusterAsync(ns, name, token);
             }
+            return await ApplyOnceAsync(request, ns, name, live, password, endpoints, token);
+        }, ct);
+    }
+
+    /// <summary>One read-build-apply of a RayCluster; a 409 from the apply sends <see cref="ApplyCoreAsync"/> round again.</summary>
+    private async Task<ProviderObservation> ApplyOnceAsync(
+        ProviderClusterRequest request, string ns, string name, JsonObject? live, string? password, ClusterEndpoints endpoints, CancellationToken ct)
+    {
+        var liveInstance = live is null ? null : Label(live, RayfleetLabels.Instance);
+        if (live is not null && live["metadata"]?["deletionTimestamp"] is not null)
+            return Waiting(liveInstance == request.InstanceId
+                ? "The RayCluster is being deleted from outside Rayfleet; it is created again once it is gone."
+                : $"Waiting for the RayCluster of the previous instance ({liveInstance}) to be deleted.", endpoints);
+
+        var sameInstance = live is not null && liveInstance == request.InstanceId;
+        var replicas = DesiredReplicas(request, sameInstance ? live : null);
+        // Under Kueue the queue decides when a RayCluster runs: its webhook suspends a new one until admitted.
+        var suspend = _options.KueueQueueLabel ? (bool?)null : false;
+        var manifest = RayClusterManifest.Build(new RayClusterManifestInput(request, ns, suspend, replicas), _options);
+        var problems = KubeRayChecks.Check(manifest);
+        if (problems.Count > 0)
+            return Failed("KubeRay would refuse this cluster: " + string.Join(" ", problems), endpoints);
+
+        if (live is not null && !sameInstance)
+        {
+            // A Start: reuse the suspended RayCluster when its pods would look the same; otherwise make it anew.
+            // Under Kueue a Start always makes a new RayCluster, which Kueue admits afresh.
+            var parked = live["spec"]?["suspend"]?.GetValue<bool>() == true && !_options.KueueQueueLabel
+                         // The pod watch may lag the Stop that saw them gone: ask the API server before recreating.
+                         && (Cache.Pods(ns, name, liveInstance).Count == 0 || !await PodsRemainAsync(liveInstance!, ct));
+            var sameShape = Annotation(live, RayfleetLabels.PodShape) == Annotation(manifest, RayfleetLabels.PodShape);
+            if (!parked || !sameShape)
+            {
+                await DeleteRayClusterAsync(live, ct);
+                return Waiting(sameShape
+                    ? $"Replacing the RayCluster of the previous instance ({liveInstance}), whose pods still run, with fresh ones."
+                    : "Recreating the RayCluster: changes made while it ran (image, resources, env, parameters, GPUs, volumes, network or fault tolerance) need new pods.", endpoints);
+            }
+            LogResuming(_logger, request.ClusterId, liveInstance, request.InstanceId);
         }
+
+        var hash = ManifestHash(manifest);
+        manifest["metadata"]!["annotations"]![AppliedHash] = hash;
+        // A new instance brings its Secret along, or drops the one an earlier instance with fault tolerance left.
+        if (!sameInstance && password is not null) await ApplySecretAsync(ns, request, password, ct);
+        else if (!sameInstance) await DeleteSecretAsync(ns, RayClusterManifest.RedisSecretName(request.ClusterId), ct);
+        var before = live;
+        if (!sameInstance || Annotation(live!, AppliedHash) != hash || !SameReplicas(live!, manifest))
+            live = await ApplyRayClusterAsync(ns, name, manifest, ct);
+        return await ObserveAsync(request, ns, live!, sameInstance ? before : null, endpoints, ct);
     }
 
     /// <summary>

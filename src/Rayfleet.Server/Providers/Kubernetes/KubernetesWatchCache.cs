@@ -246,8 +246,7 @@ public sealed partial class KubernetesWatchCache : IAsyncDisposable
                 failures++;
                 // After repeated failures the resourceVersion may be what is wrong: start over with a list.
                 if (failures >= 5) resourceVersion = null;
-                var delay = TimeSpan.FromMilliseconds(Math.Min(_options.RetryMaxDelay.TotalMilliseconds,
-                    Math.Max(1, _options.RetryBaseDelay.TotalMilliseconds) * Math.Pow(2, Math.Min(failures - 1, 16))));
+                var delay = _calls.Retry.Delay(failures);
                 LogWatchFailed(_logger, ex, kind.Name, failures, delay);
                 try
                 {
