@@ -1,7 +1,8 @@
-using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using k8s.Autorest;
+using Polly;
+using Polly.Retry;
 
 namespace Rayfleet.Server.Providers.Kubernetes;
 
@@ -19,75 +20,77 @@ public sealed class KubernetesApiException(HttpStatusCode? status, string messag
 }
 
 /// <summary>
-/// Runs one API call with a time limit per attempt, retrying with exponential backoff and full jitter on 429
-/// (honouring Retry-After), 5xx, timeouts and transport errors. Calls for different clusters share nothing here, so a
+/// Runs one API call with a time limit per attempt, retried by <see cref="KubernetesRetryPolicy.ApiCalls"/> (429
+/// honouring Retry-After, 5xx, timeouts and transport errors). Calls for different clusters share nothing here, so a
 /// slow call holds up only the pass that made it.
 /// </summary>
-public sealed partial class KubernetesCalls(KubernetesProviderOptions options, TimeProvider time, ILogger logger)
+public sealed partial class KubernetesCalls
 {
+    private static readonly ResiliencePropertyKey<string> What = new("rayfleet.kubernetes.what");
+
+    private readonly KubernetesProviderOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly ResiliencePipeline _retry;
+
+    public KubernetesCalls(KubernetesProviderOptions options, TimeProvider time, ILogger logger)
+    {
+        _options = options;
+        _time = time;
+        _logger = logger;
+        Retry = new KubernetesRetryPolicy(options, time);
+        _retry = Retry.ApiCalls(OnRetry);
+    }
+
+    /// <summary>The provider's one backoff policy, shared with the watches.</summary>
+    public KubernetesRetryPolicy Retry { get; }
+
     /// <summary>Attempts made, all calls together; for tests and diagnostics.</summary>
     public long Attempts => Interlocked.Read(ref _attempts);
     private long _attempts;
 
     public async Task<T> RunAsync<T>(string what, Func<CancellationToken, Task<T>> call, CancellationToken ct)
     {
-        for (var attempt = 1; ; attempt++)
+        var context = ResilienceContextPool.Shared.Get(ct);
+        context.Properties.Set(What, what);
+        try
         {
-            ct.ThrowIfCancellationRequested();
-            Interlocked.Increment(ref _attempts);
-            using var timeout = new CancellationTokenSource(options.RequestTimeout, time);
-            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
-            TimeSpan? retryAfter = null;
-            Exception failure;
-            try
-            {
-                return await call(linked.Token);
-            }
-            catch (HttpOperationException ex)
-            {
-                var status = ex.Response?.StatusCode;
-                if (!Retriable(status) || attempt >= options.RetryAttempts) throw Wrap(what, ex);
-                retryAfter = RetryAfter(ex);
-                failure = ex;
-            }
-            catch (OperationCanceledException ex) when (!ct.IsCancellationRequested)
-            {
-                if (attempt >= options.RetryAttempts) throw new KubernetesApiException(null, $"{what}: no answer within {options.RequestTimeout.TotalSeconds:0.#} s.", ex);
-                failure = ex;
-            }
-            catch (Exception ex) when (ex is HttpRequestException or IOException && !ct.IsCancellationRequested)
-            {
-                if (attempt >= options.RetryAttempts) throw new KubernetesApiException(null, $"{what}: {ex.Message}", ex);
-                failure = ex;
-            }
-
-            var delay = Backoff(attempt, retryAfter);
-            var reason = Describe(failure);
-            LogRetry(logger, what, attempt, reason, delay);
-            await Task.Delay(delay, time, ct);
+            return await _retry.ExecuteAsync(
+                static async (context, state) => await state.Self.AttemptAsync(state.call, context.CancellationToken),
+                context, (Self: this, call));
+        }
+        catch (HttpOperationException ex)
+        {
+            throw Wrap(what, ex);
+        }
+        catch (OperationCanceledException ex) when (!ct.IsCancellationRequested)
+        {
+            throw new KubernetesApiException(null, $"{what}: no answer within {_options.RequestTimeout.TotalSeconds:0.#} s.", ex);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException && !ct.IsCancellationRequested)
+        {
+            throw new KubernetesApiException(null, $"{what}: {ex.Message}", ex);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
         }
     }
 
-    private static bool Retriable(HttpStatusCode? status) =>
-        status is HttpStatusCode.TooManyRequests or HttpStatusCode.InternalServerError or HttpStatusCode.BadGateway
-            or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
-
-    private TimeSpan Backoff(int attempt, TimeSpan? retryAfter)
+    private async Task<T> AttemptAsync<T>(Func<CancellationToken, Task<T>> call, CancellationToken ct)
     {
-        if (retryAfter is { } server) return server > options.RetryMaxDelay ? options.RetryMaxDelay : server;
-        var exp = options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 16));
-        var capped = Math.Min(exp, options.RetryMaxDelay.TotalMilliseconds);
-        return TimeSpan.FromMilliseconds(capped * (0.5 + Random.Shared.NextDouble() / 2));
+        ct.ThrowIfCancellationRequested();
+        Interlocked.Increment(ref _attempts);
+        using var timeout = new CancellationTokenSource(_options.RequestTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeout.Token);
+        return await call(linked.Token);
     }
 
-    private static TimeSpan? RetryAfter(HttpOperationException ex)
+    private ValueTask OnRetry(OnRetryArguments<object> args)
     {
-        if (ex.Response?.Headers is not { } headers) return null;
-        foreach (var (key, values) in headers)
-            if (string.Equals(key, "Retry-After", StringComparison.OrdinalIgnoreCase)
-                && int.TryParse(values.FirstOrDefault(), NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
-                return TimeSpan.FromSeconds(seconds);
-        return null;
+        var what = args.Context.Properties.GetValue(What, "call");
+        LogRetry(_logger, what, args.AttemptNumber + 1, Describe(args.Outcome.Exception!), args.RetryDelay);
+        return ValueTask.CompletedTask;
     }
 
     private static string Describe(Exception ex) => ex switch
