@@ -239,6 +239,12 @@ public sealed class FakeKubeApiServer : IAsyncDisposable
         }
     }
 
+    /// <summary>As <see cref="Mutate"/>, for an object that a concurrent delete may have removed: then nothing happens.</summary>
+    public JsonObject? MutateIfPresent(string kind, string? ns, string name, Action<JsonObject> change)
+    {
+        lock (_lock) return _objects.ContainsKey(Key(kind, ns, name)) ? Mutate(kind, ns, name, change) : null;
+    }
+
     public void Remove(string kind, string? ns, string name)
     {
         lock (_lock) RemoveLocked(kind, ns, name);

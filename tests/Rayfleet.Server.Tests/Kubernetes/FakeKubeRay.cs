@@ -148,7 +148,7 @@ public sealed class FakeKubeRay(FakeKubeApiServer api)
             if (!Terminal(jobStatus) && clusterName is not null && jobId is not null)
                 api.Dashboard(ns, clusterName).Handle("POST", $"api/jobs/{jobId}/stop", "");
             if (FakeKubeApiServer.Finalizers(rj).Contains(RayJobStopFinalizer))
-                api.Mutate("rayjobs", ns, name, o => FakeKubeApiServer.RemoveFinalizer(o, RayJobStopFinalizer));
+                api.MutateIfPresent("rayjobs", ns, name, o => FakeKubeApiServer.RemoveFinalizer(o, RayJobStopFinalizer));
             return false;
         }
 
@@ -182,7 +182,7 @@ public sealed class FakeKubeRay(FakeKubeApiServer api)
         {
             case "":
                 if (!FakeKubeApiServer.Finalizers(rj).Contains(RayJobStopFinalizer))
-                    api.Mutate("rayjobs", ns, name, o => FakeKubeApiServer.AddFinalizer(o, RayJobStopFinalizer));
+                    api.MutateIfPresent("rayjobs", ns, name, o => FakeKubeApiServer.AddFinalizer(o, RayJobStopFinalizer));
                 next["jobId"] = spec["jobId"]?.GetValue<string>() ?? name + "-" + RandomNumberGenerator.GetString("abcdefghijklmnopqrstuvwxyz0123456789", 5);
                 next["rayClusterName"] = name + "-" + RandomNumberGenerator.GetString("bcdfghjklmnpqrstvwxz2456789", 5);
                 next["jobStatus"] = "";
@@ -270,7 +270,7 @@ public sealed class FakeKubeRay(FakeKubeApiServer api)
     {
         var current = api.Get("rayjobs", ns, name)!;
         if (current["status"]?.ToJsonString() == status.ToJsonString()) return false;
-        api.Mutate("rayjobs", ns, name, o => o["status"] = status);
+        api.MutateIfPresent("rayjobs", ns, name, o => o["status"] = status);
         return true;
     }
 
