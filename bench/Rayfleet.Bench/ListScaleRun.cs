@@ -141,10 +141,10 @@ public static class ListScaleRun
     public static void Print(ListScaleReport r, TextWriter output)
     {
         output.WriteLine();
-        output.WriteLine(F("Rayfleet list-scale benchmark: {0} clusters in one workspace (seeded through CreateRayCluster at concurrency {1}: {2:0.0}/s, {3:0.0} s, then {4:0.0} s until the service was {9}), the service in its own process, {5}{6}; {7} CPUs, {8}",
+        output.WriteLine(F("Rayfleet list-scale benchmark: {0} clusters in one workspace (seeded through CreateRayCluster at concurrency {1}: {2:0.0}/s, {3:0.0} s, then {4:0.0} s waiting for the service to go quiet: {9}), the service in its own process, {5}{6}; {7} CPUs, {8}",
             r.Clusters, r.SeedConcurrency, r.SeedPerSecond, r.SeedSeconds, r.SettleSeconds,
             r.SignedRequests ? "signed requests" : "UNSIGNED requests", r.Reconciler ? "" : ", resync OFF", r.ProcessorCount, r.Runtime,
-            r.SettledQuiet ? "quiet" : "measured, still BUSY reconciling"));
+            r.SettledQuiet ? "it did" : "it was still BUSY reconciling, and the reads ran beside that"));
         output.WriteLine(F("  one client at a time, {0} s each; pageSize {1}", r.DurationSeconds, PageSize));
         output.WriteLine(F("  {0,-30}{1,10}{2,10}{3,10}{4,10}{5,10}  {6}", "operation", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "target"));
         output.WriteLine(Line("ListRayCluster page 1", r.FirstPage, TargetListP99Ms));
