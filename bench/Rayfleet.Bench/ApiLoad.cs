@@ -47,7 +47,7 @@ public sealed class ApiLoad(HttpClient http, string workspaceId)
     }
 
     /// <summary>The body every create sends, with its own name: one head, one CPU worker group of two.</summary>
-    private static RayClusterRequest CreateBody(string name) => new()
+    internal static RayClusterRequest CreateBody(string name) => new()
     {
         Name = name,
         Description = "Rayfleet benchmark cluster",

@@ -2,7 +2,8 @@ using Rayfleet.Bench;
 
 // Throughput and latency of CreateRayCluster/GetRayCluster against the in-process service, next to what SQLite alone
 // does with the same settings; or (--mode list-memory) the service's memory under parallel Lists; or (--mode jobs) a
-// burst of short Ray jobs next to CreateRayCluster of their clusters. See BenchOptions.Usage.
+// burst of short Ray jobs next to CreateRayCluster of their clusters; or (--mode burst) a burst of creates until every
+// cluster runs, then an idle minute; or (--mode list-scale) Lists and Gets in a workspace of many clusters. See BenchOptions.Usage.
 var options = BenchOptions.Parse(args, out var error);
 if (options is null)
 {
@@ -47,6 +48,28 @@ try
             Console.WriteLine($"Results written to {Path.GetFullPath(jobsOut)}");
         }
         return jobs.AllSucceeded ? 0 : 1;
+    }
+    if (options.Mode == BenchMode.Burst)
+    {
+        var burst = await BurstRun.RunAsync(options, workDirectory, cancel.Token);
+        BurstRun.Print(burst, Console.Out);
+        if (options.OutFile is { } burstOut)
+        {
+            await ReportWriter.WriteJsonAsync(burst, burstOut);
+            Console.WriteLine($"Results written to {Path.GetFullPath(burstOut)}");
+        }
+        return burst.TargetsMet ? 0 : 1;
+    }
+    if (options.Mode == BenchMode.ListScale)
+    {
+        var scale = await ListScaleRun.RunAsync(options, workDirectory, cancel.Token);
+        ListScaleRun.Print(scale, Console.Out);
+        if (options.OutFile is { } scaleOut)
+        {
+            await ReportWriter.WriteJsonAsync(scale, scaleOut);
+            Console.WriteLine($"Results written to {Path.GetFullPath(scaleOut)}");
+        }
+        return scale.TargetsMet ? 0 : 1;
     }
     var report = await BenchRun.RunAsync(options, workDirectory, cancel.Token);
     ReportWriter.Print(report, Console.Out);

@@ -46,7 +46,11 @@ public sealed class ServiceProcess : IAsyncDisposable
 
     /// <param name="workingDirectory">An empty folder, so that no appsettings.json is picked up from the current
     /// directory; the settings passed as environment variables are all there is.</param>
-    public static async Task<ServiceProcess> StartAsync(string workingDirectory, string dataDirectory, bool reconciler, AccessKey? accessKey, CancellationToken ct)
+    /// <param name="overrides">Settings that replace the bench's (ServiceHost.Settings); a null value drops the bench's
+    /// setting, so that the service's own default applies.</param>
+    public static async Task<ServiceProcess> StartAsync(
+        string workingDirectory, string dataDirectory, bool reconciler, AccessKey? accessKey, CancellationToken ct,
+        IReadOnlyDictionary<string, string?>? overrides = null)
     {
         var baseAddress = new Uri($"http://127.0.0.1:{FreeLoopbackPort()}");
         var start = ServerCommand();
@@ -58,8 +62,13 @@ public sealed class ServiceProcess : IAsyncDisposable
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         // The release catalogue is the shipped one, which the published server reads beside its binary; the in-process
         // host's copy would be merged into it entry by entry.
-        foreach (var (key, value) in ServiceHost.Settings(dataDirectory, reconciler, accessKey)
-                     .Where(kv => !kv.Key.StartsWith("Rayfleet:ReleaseVersions:", StringComparison.Ordinal)))
+        var settings = ServiceHost.Settings(dataDirectory, reconciler, accessKey);
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            if (value is null) settings.Remove(key);
+            else settings[key] = value;
+        }
+        foreach (var (key, value) in settings.Where(kv => !kv.Key.StartsWith("Rayfleet:ReleaseVersions:", StringComparison.Ordinal)))
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         start.Environment["Urls"] = baseAddress.ToString().TrimEnd('/');
 
