@@ -13,7 +13,7 @@ public static class AdminApi
 {
     public static RouteGroupBuilder MapAdmin(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/admin").WithTags("Administration (extension)");
+        var group = routes.MapGroup("/api/v1/admin").WithTags("Administration (extension)").RequireRamPolicies();
         group.MapPost("/principals", CreatePrincipal).WithName("CreatePrincipal").Accepts<CreatePrincipalRequest>("application/json").Produces<CreatePrincipalResponse>();
         group.MapGet("/principals", ListPrincipals).WithName("ListPrincipals").Produces<ListPrincipalsResponse>();
         group.MapPost("/principals/{principalId}/accessKeys", CreateAccessKey).WithName("CreateAccessKey").Produces<CreateAccessKeyResponse>();
@@ -146,7 +146,7 @@ public static class MemberApi
 {
     public static RouteGroupBuilder MapMembers(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/members").WithTags("Members (extension)");
+        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/members").WithTags("Members (extension)").RequireRamPolicies();
         group.MapGet("", List).WithName("ListWorkspaceMembers").Produces<ListMembersResponse>();
         group.MapPost("", Add).WithName("AddWorkspaceMember").Accepts<AddMemberRequest>("application/json").Produces<RequestIdResponse>();
         group.MapDelete("/{principalId}", Remove).WithName("RemoveWorkspaceMember").Produces<RequestIdResponse>();

@@ -1,4 +1,5 @@
 using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 
 namespace Rayfleet.Server.Api;
@@ -8,8 +9,8 @@ public static class CatalogApi
 {
     public static IEndpointRouteBuilder MapCatalogs(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/api/v1/releaseVersions", ListReleaseVersions).WithTags("Catalogues").WithName("ListReleaseVersions").Produces<ListReleaseVersionsResponse>();
-        routes.MapGet("/api/v1/gpuSpecs", ListGpuSpecs).WithTags("Catalogues").WithName("ListGpuSpecs").Produces<ListGpuSpecsResponse>();
+        routes.MapGet("/api/v1/releaseVersions", ListReleaseVersions).WithTags("Catalogues").WithName("ListReleaseVersions").Produces<ListReleaseVersionsResponse>().RequireRamPolicies();
+        routes.MapGet("/api/v1/gpuSpecs", ListGpuSpecs).WithTags("Catalogues").WithName("ListGpuSpecs").Produces<ListGpuSpecsResponse>().RequireRamPolicies();
         return routes;
     }
 

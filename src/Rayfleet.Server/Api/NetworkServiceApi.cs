@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
 
@@ -12,7 +13,7 @@ public static class NetworkServiceApi
 {
     public static RouteGroupBuilder MapNetworkServices(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/networkServices").WithTags("Network services");
+        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/networkServices").WithTags("Network services").RequireRamPolicies();
         group.MapPost("", Create).WithName("CreateNetworkService").Accepts<CreateNetworkServiceRequest>("application/json").Produces<CreateNetworkServiceResponse>();
         group.MapGet("", List).WithName("ListNetworkServices").Produces<ListNetworkServicesResponse>();
         return group;

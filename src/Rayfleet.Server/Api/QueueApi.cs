@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Reconciler;
@@ -17,7 +18,7 @@ public static partial class QueueApi
 
     public static RouteGroupBuilder MapQueues(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/workspaces").WithTags("Queues");
+        var group = routes.MapGroup("/api/v1/workspaces").WithTags("Queues").RequireRamPolicies();
         group.MapPost("/queues", Create).WithName("CreateWorkspaceQueue").Accepts<WorkspaceQueueRequest>("application/json").Produces<RequestIdResponse>();
         group.MapPost("/queues/action/edit", Edit).WithName("EditWorkspaceQueue").Accepts<WorkspaceQueueRequest>("application/json").Produces<CapitalRequestIdResponse>();
         group.MapDelete("/{workspaceId}/queues/{workspaceQueueName}", Delete).WithName("DeleteWorkspaceQueue").Produces<CapitalRequestIdResponse>();

@@ -21,7 +21,7 @@ public static class RayClusterApi
 {
     public static RouteGroupBuilder MapRayClusters(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/rayCluster").WithTags("Ray clusters");
+        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/rayCluster").WithTags("Ray clusters").RequireRamPolicies();
         group.MapPost("", Create).WithName("CreateRayCluster").Accepts<RayClusterRequest>("application/json").Produces<CreateRayClusterResponse>();
         group.MapGet("", List).WithName("ListRayCluster").Produces<ListRayClusterResponse>();
         group.MapGet("/{clusterId}", Get).WithName("GetRayCluster").Produces<GetRayClusterResponse>();

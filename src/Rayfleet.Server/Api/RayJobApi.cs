@@ -18,7 +18,7 @@ public static class RayJobApi
 {
     public static RouteGroupBuilder MapRayJobs(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/rayJob").WithTags("Ray jobs");
+        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/rayJob").WithTags("Ray jobs").RequireRamPolicies();
         group.MapPost("", Submit).WithName("SubmitRayJob").Accepts<SubmitRayJobRequest>("application/json").Produces<SubmitRayJobResponse>();
         group.MapGet("", List).WithName("ListRayJob").Produces<ListRayJobResponse>();
         group.MapGet("/{submissionId}", Get).WithName("GetRayJob").Produces<GetRayJobResponse>();

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Jobs;
 using Rayfleet.Server.Jobs.Logs;
@@ -21,10 +22,10 @@ public static class RayLogApi
 
     public static RouteGroupBuilder MapRayLogs(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/interactive/v1/workspace/{workspaceId}/ray/{instanceId}").WithTags("Ray logs");
+        var group = routes.MapGroup("/api/interactive/v1/workspace/{workspaceId}/ray/{instanceId}").WithTags("Ray logs").RequireRamPolicies();
         group.MapGet("/logs", List).WithName("ListRayLogs").Produces<ListRayLogsResponse>();
         group.MapGet("/log", Get).WithName("GetRayLog").Produces<GetRayLogResponse>();
-        // The token is the credential (SignatureMiddleware exempts the prefix); not an EMR action, so no RAM policy.
+        // The token is the credential (the ACS3 scheme exempts the prefix); not an EMR action, so no RAM policy.
         routes.MapGet(LogAccessUrls.RoutePrefix + "/{token}", Download).WithName("DownloadRayLog").WithTags("Ray logs")
             .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
             .Produces(StatusCodes.Status206PartialContent, contentType: "application/octet-stream");

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
+using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
 
@@ -11,7 +12,7 @@ public static class VolumeApi
 {
     public static RouteGroupBuilder MapVolumes(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/volumes").WithTags("Volumes (extension)");
+        var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/volumes").WithTags("Volumes (extension)").RequireRamPolicies();
         group.MapPost("", Create).WithName("CreateVolume").Accepts<CreateVolumeRequest>("application/json").Produces<CreateVolumeResponse>();
         group.MapGet("", List).WithName("ListVolumes").Produces<ListVolumesResponse>();
         group.MapDelete("/{volumeId}", Delete).WithName("DeleteVolume").Produces<RequestIdResponse>();

@@ -24,7 +24,7 @@ public static class WorkspaceApi
 {
     public static RouteGroupBuilder MapWorkspaces(this IEndpointRouteBuilder routes)
     {
-        var group = routes.MapGroup("/api/v1/workspaces").WithTags("Workspaces");
+        var group = routes.MapGroup("/api/v1/workspaces").WithTags("Workspaces").RequireRamPolicies();
         group.MapPost("", Create).WithName("CreateWorkspace").Accepts<CreateWorkspaceRequest>("application/json").Produces<CreateWorkspaceResponse>();
         group.MapGet("", List).WithName("ListWorkspaces").Produces<ListWorkspacesResponse>();
         // A literal segment outranks {workspaceId}, so this route is never read as a workspace called "update".

@@ -1,13 +1,32 @@
+using System.Security.Claims;
+
 namespace Rayfleet.Server.Auth;
 
-/// <summary>Who is calling: set by the signature middleware, read by authorization, handlers and the audit log.</summary>
+/// <summary>
+/// Who is calling: the user that the ACS3 authentication scheme signs in, read by authorization, handlers and the
+/// audit log.
+/// </summary>
 public sealed record Caller(string PrincipalId, string? AccessKeyId, bool IsAdmin)
 {
-    private const string Item = "rayfleet.caller";
+    private const string AccessKeyClaim = "rayfleet:accessKeyId";
+    private const string AdminClaim = "rayfleet:admin";
 
-    public static Caller? Of(HttpContext context) => context.Items.TryGetValue(Item, out var c) ? c as Caller : null;
+    public static Caller? Of(HttpContext context) => From(context.User);
 
-    public void AttachTo(HttpContext context) => context.Items[Item] = this;
+    public static Caller? From(ClaimsPrincipal? user)
+    {
+        if (user?.Identity is not { IsAuthenticated: true } || user.FindFirst(ClaimTypes.NameIdentifier)?.Value is not { } principalId)
+            return null;
+        return new Caller(principalId, user.FindFirst(AccessKeyClaim)?.Value, user.HasClaim(AdminClaim, "true"));
+    }
+
+    public ClaimsPrincipal ToPrincipal(string authenticationType)
+    {
+        var claims = new List<Claim> { new(ClaimTypes.NameIdentifier, PrincipalId) };
+        if (AccessKeyId is not null) claims.Add(new(AccessKeyClaim, AccessKeyId));
+        if (IsAdmin) claims.Add(new(AdminClaim, "true"));
+        return new ClaimsPrincipal(new ClaimsIdentity(claims, authenticationType));
+    }
 }
 
 public static class Roles

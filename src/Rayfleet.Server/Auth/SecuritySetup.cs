@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -21,6 +22,14 @@ public static partial class SecuritySetup
         services.AddHttpContextAccessor();
         services.AddSingleton<AccessKeyStore>();
         services.AddSingleton<NonceLedger>();
+        services.AddAuthentication(Acs3AuthenticationHandler.SchemeName)
+            .AddScheme<Acs3AuthenticationOptions, Acs3AuthenticationHandler>(Acs3AuthenticationHandler.SchemeName, configureOptions: null);
+        var authorization = services.AddAuthorizationBuilder()
+            .SetFallbackPolicy(new AuthorizationPolicyBuilder().AddRequirements(new UnlistedEndpointRequirement()).Build());
+        foreach (var policy in RamPolicies.All)
+            authorization.AddPolicy(policy.Name, p => p.AddRequirements(new RamRequirement(policy)));
+        services.AddSingleton<IAuthorizationHandler, RamAuthorizationHandler>();
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, RamForbiddenResultHandler>();
         services.AddRateLimiter(o =>
         {
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
@@ -50,16 +59,19 @@ public static partial class SecuritySetup
         return services;
     }
 
-    /// <summary>Signature check, then the per-key rate limit, then routing and the role check.</summary>
+    /// <summary>
+    /// Signature check (the ACS3 scheme), then the per-key rate limit, then routing and the role check (the RAM
+    /// policies); a failed signature is answered when authorization challenges it.
+    /// </summary>
     public static WebApplication UseRayfleetSecurity(this WebApplication app)
     {
         var options = app.Services.GetRequiredService<IOptions<SecurityOptions>>().Value;
         if (options.InsecureDevelopmentMode)
             LogInsecure(app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Rayfleet.Security"));
-        app.UseMiddleware<SignatureMiddleware>();
+        app.UseAuthentication();
         app.UseRateLimiter();
         app.UseRouting();
-        app.UseMiddleware<RamAuthorizationMiddleware>();
+        app.UseAuthorization();
         return app;
     }
 

@@ -1,74 +1,65 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Encodings.Web;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Rayfleet.Core.Signing;
 using Rayfleet.Server.Hosting;
-using Rayfleet.Server.Jobs.Logs;
 using Rayfleet.Server.Persistence;
 
 namespace Rayfleet.Server.Auth;
 
-/// <summary>Signature error codes (acs3-signature.md §7).</summary>
-public static class AuthCodes
-{
-    public const string IncompleteSignature = "IncompleteSignature";
-    public const string AccessKeyNotFound = "InvalidAccessKeyId.NotFound";
-    public const string AccessKeyInactive = "InvalidAccessKeyId.Inactive";
-    public const string TimestampFormat = "InvalidTimeStamp.Format";
-    public const string TimestampExpired = "InvalidTimeStamp.Expired";
-    public const string ContentSha256Mismatch = "InvalidContentSha256";
-    public const string SignatureDoesNotMatch = "SignatureDoesNotMatch";
-    public const string NonceUsed = "SignatureNonceUsed";
-    public const string Forbidden = "Forbidden.RAM";
-}
+public sealed class Acs3AuthenticationOptions : AuthenticationSchemeOptions;
 
 /// <summary>
-/// Verifies ACS3-HMAC-SHA256 signatures in front of every API route, in the order of acs3-signature.md §7: the
-/// Authorization header, the key, the date, the body hash, the signature, and only then the nonce.
+/// The "ACS3" authentication scheme: verifies ACS3-HMAC-SHA256 signatures in the order of acs3-signature.md §7 (the
+/// Authorization header, the key, the date, the body hash, the signature, and only then the nonce) and makes the
+/// <see cref="Caller"/> the request's user. A failed check is answered, audited and logged when authorization
+/// challenges the request, with the Alibaba error body of its code.
 /// </summary>
-public sealed partial class SignatureMiddleware(
-    RequestDelegate next, AccessKeyStore keys, IOptions<SecurityOptions> options, TimeProvider time, ILogger<SignatureMiddleware> logger)
+public sealed partial class Acs3AuthenticationHandler(
+    IOptionsMonitor<Acs3AuthenticationOptions> schemeOptions, ILoggerFactory loggerFactory, UrlEncoder encoder,
+    AccessKeyStore keys, IOptions<SecurityOptions> security, TimeProvider clock)
+    : AuthenticationHandler<Acs3AuthenticationOptions>(schemeOptions, loggerFactory, encoder)
 {
-    public const string InsecureHeader = "x-rayfleet-insecure-mode";
-    private readonly SecurityOptions _options = options.Value;
+    public const string SchemeName = "ACS3";
+    private readonly SecurityOptions _options = security.Value;
 
-    /// <summary>
-    /// Paths that carry no ACS3 signature: health, the API description, and log downloads, whose URL carries its own
-    /// expiring token (checked by the download handler, which accepts nothing else).
-    /// </summary>
-    public static bool IsExempt(PathString path) =>
-        path.StartsWithSegments("/healthz") || path.StartsWithSegments("/readyz")
-        || path.StartsWithSegments("/openapi") || path.StartsWithSegments("/docs")
-        || path.StartsWithSegments(LogAccessUrls.RoutePrefix);
-
-    public async Task InvokeAsync(HttpContext context)
+    protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        if (IsExempt(context.Request.Path))
-        {
-            await next(context);
-            return;
-        }
+        if (SignatureMiddleware.IsExempt(Request.Path)) return AuthenticateResult.NoResult();
         if (_options.InsecureDevelopmentMode)
         {
-            context.Response.Headers[InsecureHeader] = "true; request signatures are not checked";
-            new Caller("insecure-development-mode", null, IsAdmin: true).AttachTo(context);
-            await next(context);
-            return;
+            Response.Headers[SignatureMiddleware.InsecureHeader] = "true; request signatures are not checked";
+            return Success(new Caller("insecure-development-mode", null, IsAdmin: true));
         }
 
-        var (caller, failure) = await VerifyAsync(context);
-        if (failure is not null)
+        var (caller, failure) = await VerifyAsync(Context);
+        return failure is null ? Success(caller!) : AuthenticateResult.Fail(new SignatureRejectedException(failure));
+    }
+
+    private static AuthenticateResult Success(Caller caller) =>
+        AuthenticateResult.Success(new AuthenticationTicket(caller.ToPrincipal(SchemeName), SchemeName));
+
+    protected override async Task HandleChallengeAsync(AuthenticationProperties properties)
+    {
+        var result = await HandleAuthenticateOnceSafeAsync();
+        if (result.Failure is not SignatureRejectedException { Failure: var failure })
         {
-            await AuditFailureAsync(context, failure);
-            var requestId = context.RequestId();
-            LogRejected(logger, requestId, failure.Code, failure.AccessKeyId ?? "-");
-            throw new ApiException(failure.Status, failure.Code, failure.Message);
+            await base.HandleChallengeAsync(properties);
+            return;
         }
-        caller!.AttachTo(context);
-        await next(context);
+        await AuditFailureAsync(Context, failure);
+        LogRejected(Logger, Context.RequestId(), failure.Code, failure.AccessKeyId ?? "-");
+        throw new ApiException(failure.Status, failure.Code, failure.Message);
+    }
+
+    private sealed class SignatureRejectedException(Failure failure) : Exception(failure.Message)
+    {
+        public Failure Failure { get; } = failure;
     }
 
     private sealed record Failure(int Status, string Code, string Message, string? AccessKeyId);
@@ -94,7 +85,7 @@ public sealed partial class SignatureMiddleware(
         if (!DateTimeOffset.TryParseExact(dateText, Acs3Signature.DateFormat, CultureInfo.InvariantCulture,
                 DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var date))
             return (null, new(400, AuthCodes.TimestampFormat, $"Specified time stamp or date value is not well formatted: x-acs-date must look like 2026-01-29T08:00:00Z, got '{dateText}'.", akId));
-        var now = time.GetUtcNow();
+        var now = clock.GetUtcNow();
         if ((now - date).Duration() > _options.TimestampWindow)
             return (null, new(400, AuthCodes.TimestampExpired,
                 $"Specified time stamp or date value is expired: x-acs-date {dateText} is more than {_options.TimestampWindow.TotalMinutes:0} minutes from the server's time {now.UtcDateTime.ToString(Acs3Signature.DateFormat, CultureInfo.InvariantCulture)}.", akId));
@@ -187,7 +178,7 @@ public sealed partial class SignatureMiddleware(
         var db = context.RequestServices.GetRequiredService<RayfleetDbContext>();
         db.Audit.Add(new AuditRow
         {
-            Time = time.GetUtcNow().ToUnixTimeMilliseconds(),
+            Time = clock.GetUtcNow().ToUnixTimeMilliseconds(),
             AccessKeyId = failure.AccessKeyId is { Length: <= 128 } ak ? ak : null,
             Action = "Authenticate",
             Resource = $"{context.Request.Method} {context.Request.Path}",

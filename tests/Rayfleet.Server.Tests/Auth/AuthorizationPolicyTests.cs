@@ -1,0 +1,26 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Rayfleet.Server.Auth;
+using Rayfleet.Server.Tests.Support;
+
+namespace Rayfleet.Server.Tests.Auth;
+
+public sealed class AuthorizationPolicyTests
+{
+    [Fact]
+    public void Every_api_endpoint_requires_the_policy_its_action_names_in_the_table()
+    {
+        using var host = new RayfleetHost();
+        host.StartServerIfNeeded();
+        var endpoints = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText!.StartsWith("/api/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(endpoints);
+        Assert.All(endpoints, e =>
+        {
+            var expected = RamPolicies.For(e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName).Name;
+            var policies = e.Metadata.GetOrderedMetadata<IAuthorizeData>().Select(a => a.Policy).ToList();
+            Assert.True(policies.SequenceEqual([expected]), $"{e.RoutePattern.RawText} requires [{string.Join(", ", policies)}], expected [{expected}]");
+        });
+    }
+}
