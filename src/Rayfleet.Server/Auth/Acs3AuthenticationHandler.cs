@@ -30,10 +30,10 @@ public sealed partial class Acs3AuthenticationHandler(
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
-        if (SignatureMiddleware.IsExempt(Request.Path)) return AuthenticateResult.NoResult();
+        if (SignatureRules.IsExempt(Request.Path)) return AuthenticateResult.NoResult();
         if (_options.InsecureDevelopmentMode)
         {
-            Response.Headers[SignatureMiddleware.InsecureHeader] = "true; request signatures are not checked";
+            Response.Headers[SignatureRules.InsecureHeader] = "true; request signatures are not checked";
             return Success(new Caller("insecure-development-mode", null, IsAdmin: true));
         }
 

@@ -42,7 +42,7 @@ public sealed class RamAuthorizationHandler : IAuthorizationHandler
                 _ => null,
             };
             if (policy is null) continue;
-            if (SignatureMiddleware.IsExempt(http.Request.Path))
+            if (SignatureRules.IsExempt(http.Request.Path))
             {
                 context.Succeed(requirement);
                 continue;

@@ -17,7 +17,7 @@ public static class AuthCodes
 }
 
 /// <summary>Facts about signed requests that routes and tests refer to: the insecure-mode header and the exempt paths.</summary>
-public static class SignatureMiddleware
+public static class SignatureRules
 {
     public const string InsecureHeader = "x-rayfleet-insecure-mode";
 

@@ -17,10 +17,10 @@ public sealed class InsecureModeTests
         });
         var response = await host.UnsignedClient().GetAsync("/api/v1/workspaces");
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        Assert.StartsWith("true", response.Headers.GetValues(SignatureMiddleware.InsecureHeader).Single(), StringComparison.Ordinal);
+        Assert.StartsWith("true", response.Headers.GetValues(SignatureRules.InsecureHeader).Single(), StringComparison.Ordinal);
         var error = await host.UnsignedClient().GetAsync("/api/v1/workspaces/w-0000000000000000/rayCluster");
         Assert.Equal(HttpStatusCode.NotFound, error.StatusCode);
-        Assert.True(error.Headers.Contains(SignatureMiddleware.InsecureHeader));
+        Assert.True(error.Headers.Contains(SignatureRules.InsecureHeader));
     }
 
     [Fact]
@@ -43,6 +43,6 @@ public sealed class InsecureModeTests
         using var host = new RayfleetHost();
         var response = await host.UnsignedClient().GetAsync("/api/v1/workspaces");
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
-        Assert.False(response.Headers.Contains(SignatureMiddleware.InsecureHeader));
+        Assert.False(response.Headers.Contains(SignatureRules.InsecureHeader));
     }
 }
