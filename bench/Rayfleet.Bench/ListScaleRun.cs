@@ -112,18 +112,7 @@ public static class ListScaleRun
         while (window.IsOpen && !ct.IsCancellationRequested)
         {
             var started = Stopwatch.GetTimestamp();
-            string? error = null;
-            try
-            {
-                using var response = await http.GetAsync(new Uri(path(random), UriKind.Relative), HttpCompletionOption.ResponseHeadersRead, ct);
-                await using var body = await response.Content.ReadAsStreamAsync(ct);
-                await body.CopyToAsync(Stream.Null, ct);
-                if (response.StatusCode != HttpStatusCode.OK) error = $"{(int)response.StatusCode} {response.ReasonPhrase}";
-            }
-            catch (Exception ex) when (ex is HttpRequestException || (ex is TaskCanceledException && !ct.IsCancellationRequested))
-            {
-                error = ex.GetType().Name + ": " + ex.Message;
-            }
+            var error = await Reads.GetToEndAsync(http, path(random), ct);
             var finished = Stopwatch.GetTimestamp();
             if (error is not null)
             {
