@@ -28,7 +28,7 @@ public sealed record Mutation(object Response, Action? AfterCommit = null, int S
 /// row: the loser rolls its whole change back and answers the winner's response. A call that fails stores nothing, so
 /// the same token runs again once the cause is fixed.
 /// </remarks>
-public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time, IHttpContextAccessor http, KeyedGates gates)
+public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, TimeProvider time, IHttpContextAccessor http, KeyedGates gates)
 {
     private static readonly TimeSpan Window = TimeSpan.FromHours(24);
     private const int Attempts = 4;
@@ -81,25 +81,19 @@ public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time, IHtt
         }
     }
 
-    /// <summary>False when the change lost a race (a row it read was changed, or the token was claimed): nothing was written.</summary>
+    /// <summary>
+    /// False when the change lost a race (a row it read was changed, or the token was claimed): nothing was written.
+    /// The claim, the audit row and the change are one unit of the store's group commit.
+    /// </summary>
     private async Task<bool> TryCommitAsync(string action, string scope, string? key, string hash, Mutation mutation, string json, CancellationToken ct)
     {
-        await using var transaction = await db.Database.BeginTransactionAsync(ct);
+        db.Audit.Add(AuditRowFor(action, scope, mutation));
         try
         {
-            if (key is not null && !await ClaimAsync(key, hash, mutation.Status, json, ct))
-            {
-                await transaction.RollbackAsync(ct);
-                return false;
-            }
-            db.Audit.Add(AuditRowFor(action, scope, mutation));
-            await db.SaveChangesAsync(ct);
-            await transaction.CommitAsync(ct);
-            return true;
+            return await writer.SaveAsync(db, key is null ? null : w => ClaimAsync(w, key, hash, mutation.Status, json, ct));
         }
         catch (DbUpdateConcurrencyException)
         {
-            await transaction.RollbackAsync(ct);
             return false;
         }
     }
@@ -109,12 +103,12 @@ public sealed class MutationRunner(RayfleetDbContext db, TimeProvider time, IHtt
     /// An insert that yields instead of a unique-key failure: the store decides between replicas without an error, and
     /// the loser learns it before anything of its change is written.
     /// </summary>
-    private async Task<bool> ClaimAsync(string key, string hash, int status, string json, CancellationToken ct)
+    private async Task<bool> ClaimAsync(RayfleetDbContext store, string key, string hash, int status, string json, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var createTime = now.ToUnixTimeMilliseconds();
         var expired = now.Subtract(Window).ToUnixTimeMilliseconds();
-        var claimed = await db.Database.ExecuteSqlAsync($"""
+        var claimed = await store.Database.ExecuteSqlAsync($"""
             INSERT INTO "idempotency" ("Key", "RequestHash", "StatusCode", "ResponseJson", "CreateTime")
             VALUES ({key}, {hash}, {status}, {json}, {createTime})
             ON CONFLICT ("Key") DO UPDATE SET

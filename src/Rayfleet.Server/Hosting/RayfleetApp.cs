@@ -55,6 +55,9 @@ public static class RayfleetApp
             .UseSqlite($"Data Source={Path.Combine(dataDirectory, "rayfleet.db")};Cache=Private;Pooling=True")
             .AddInterceptors(sp.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>().Prepend(new SqlitePragmas())));
 
+        // One writer for every change of the service: group commit (Persistence/StoreWriter).
+        services.AddSingleton<StoreWriter>();
+
         services.AddDataProtection()
             .SetApplicationName("Rayfleet")
             .PersistKeysToFileSystem(new DirectoryInfo(Path.Combine(dataDirectory, "keys")));

@@ -2,8 +2,16 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Rayfleet.Server.Persistence;
 
-public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> options) : DbContext(options)
+/// <summary>
+/// The store. <see cref="SaveChangesAsync(CancellationToken)"/> of a context made by the service's container goes
+/// through the <see cref="StoreWriter"/>, so every change of the service is group-committed by one writer; a context
+/// with a transaction of its own, or made without a writer (migrations, tests of the schema), saves directly.
+/// </summary>
+public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> options, StoreWriter? writer = null) : DbContext(options)
 {
+    /// <summary>Set on the writer's own context: its saves are the batch's, never queued again.</summary>
+    internal bool IsWriter { get; set; }
+
     public DbSet<WorkspaceRow> Workspaces => Set<WorkspaceRow>();
     public DbSet<QueueRow> Queues => Set<QueueRow>();
     public DbSet<NetworkServiceRow> NetworkServices => Set<NetworkServiceRow>();
@@ -133,7 +141,17 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
         });
     }
 
-    public override Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
+    public override async Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
+    {
+        if (writer is null || IsWriter || Database.CurrentTransaction is not null) return await SaveDirectAsync(cancellationToken);
+        ChangeTracker.DetectChanges();
+        var count = ChangeTracker.Entries().Count(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted);
+        await writer.SaveAsync(this);
+        return count;
+    }
+
+    /// <summary>A save on this context's own connection (the writer's, or one outside the service).</summary>
+    internal Task<int> SaveDirectAsync(CancellationToken cancellationToken = default)
     {
         // The version check compares the value read; the new value is one more, so a second writer that read the same
         // row fails with DbUpdateConcurrencyException instead of overwriting.

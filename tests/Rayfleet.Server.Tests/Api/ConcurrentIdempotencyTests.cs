@@ -182,17 +182,18 @@ public sealed class ConcurrentIdempotencyTests
     }
 
     /// <summary>
-    /// Lets another replica finish the same call when this one is about to commit: the moment the in-process gate cannot
-    /// cover, so only the store can decide.
+    /// Lets another replica finish the same call once this one found no stored answer for the token: from there to the
+    /// claim in its commit, the in-process gate cannot cover, so only the store can decide.
     /// </summary>
-    private sealed class OtherReplicaCommitsFirst(Func<Task> otherReplica) : DbTransactionInterceptor
+    private sealed class OtherReplicaCommitsFirst(IHttpContextAccessor http, Func<Task> otherReplica) : DbCommandInterceptor
     {
         private int _fired;
 
-        public override async ValueTask<InterceptionResult<DbTransaction>> TransactionStartingAsync(
-            DbConnection connection, TransactionStartingEventData eventData, InterceptionResult<DbTransaction> result, CancellationToken cancellationToken = default)
+        public override async ValueTask<DbDataReader> ReaderExecutedAsync(
+            DbCommand command, CommandExecutedEventData eventData, DbDataReader result, CancellationToken cancellationToken = default)
         {
-            if (eventData.Context!.ChangeTracker.Entries<ClusterRow>().Any(e => e.State == EntityState.Added)
+            if (http.HttpContext?.Request.Method == "POST"
+                && command.CommandText.Contains("FROM \"idempotency\"", StringComparison.Ordinal)
                 && Interlocked.Exchange(ref _fired, 1) == 0)
                 await otherReplica();
             return result;
@@ -208,8 +209,8 @@ public sealed class ConcurrentIdempotencyTests
         var ws = await api.DefaultWorkspaceAsync();
         var body = Bodies.Minimal("raced").Set("clientToken", $"\"{Guid.NewGuid()}\"");
         RawResponse? winner = null;
-        var interceptor = new OtherReplicaCommitsFirst(async () => winner = await api.RawPostAsync(Clusters(ws), body));
-        var (second, secondLogs) = StartHost(first.DataDirectory, s => s.AddSingleton<IInterceptor>(interceptor), first.Clock);
+        var (second, secondLogs) = StartHost(first.DataDirectory, s => s.AddSingleton<IInterceptor>(sp => new OtherReplicaCommitsFirst(
+            sp.GetRequiredService<IHttpContextAccessor>(), async () => winner = await api.RawPostAsync(Clusters(ws), body))), first.Clock);
         using var __ = second;
 
         var loser = (await second.Api().RawPostAsync(Clusters(ws), body)).EnsureOk();

@@ -1,0 +1,219 @@
+using System.Threading.Channels;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.ChangeTracking;
+
+namespace Rayfleet.Server.Persistence;
+
+/// <summary>
+/// The one writer of the store, with group commit (etcd's batched backend, PostgreSQL's group commit): every change
+/// of the service is a unit queued here; the writer runs the units that arrived while the previous commit was in flight
+/// in one transaction, each inside a savepoint of its own, commits once, and only then answers each unit. Many
+/// concurrent requests share one commit (one fsync), nothing waits on the store's write lock, and a change is still
+/// durable before its caller hears of it.
+/// </summary>
+/// <remarks>
+/// A unit that fails (a concurrency check, a constraint) is rolled back to its savepoint and fails alone; the others of
+/// its batch commit. A failed commit fails every unit of the batch, so nobody is told that a change is durable unless
+/// it is. The writer keeps one context and one open connection; after a failed batch it starts with fresh ones.
+/// </remarks>
+public sealed partial class StoreWriter : IAsyncDisposable
+{
+    /// <summary>Units in one commit at most: a bound on the transaction, not on throughput (the next batch follows at once).</summary>
+    public const int MaxBatch = 256;
+
+    private readonly IServiceScopeFactory _scopes;
+    private readonly ILogger<StoreWriter> _logger;
+    private readonly Channel<Unit> _units = Channel.CreateUnbounded<Unit>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Task _loop;
+    private long _commits;
+    private long _written;
+
+    public StoreWriter(IServiceScopeFactory scopes, ILogger<StoreWriter> logger)
+    {
+        _scopes = scopes;
+        _logger = logger;
+        // The loop must not carry the ambient state (request, activity, log scopes) of whoever resolved the writer first.
+        using (ExecutionContext.SuppressFlow()) _loop = Task.Run(LoopAsync);
+    }
+
+    /// <summary>Commits so far, and units they held (a figure for the bench and for tests of batching).</summary>
+    public (long Commits, long Units) Counts => (Interlocked.Read(ref _commits), Interlocked.Read(ref _written));
+
+    /// <summary>
+    /// Runs <paramref name="work"/> on the writer's context inside the next batch; returns its result once the batch is
+    /// committed. What it stages must be saved by itself (<see cref="DbContext.SaveChangesAsync(CancellationToken)"/>
+    /// on the context it is given). A unit of one statement may say so (<paramref name="atomic"/>) and runs without a
+    /// savepoint.
+    /// </summary>
+    public Task<T> WriteAsync<T>(Func<RayfleetDbContext, Task<T>> work, bool atomic = false)
+    {
+        var unit = new Unit<T>(work, atomic);
+        ObjectDisposedException.ThrowIf(!_units.Writer.TryWrite(unit), this);
+        return unit.Result.Task;
+    }
+
+    /// <summary>
+    /// Saves what <paramref name="source"/> tracks as changed, in the next batch, as its own SaveChanges would (the same
+    /// optimistic checks, the same exceptions); on success <paramref name="source"/> accepts its changes. When
+    /// <paramref name="precondition"/> is given it runs first in the same savepoint and a false answer saves nothing.
+    /// </summary>
+    public async Task<bool> SaveAsync(RayfleetDbContext source, Func<RayfleetDbContext, Task<bool>>? precondition = null)
+    {
+        source.ChangeTracker.DetectChanges();
+        // Deletions first: a row deleted and added again with the same key (a replaced demand row) is tracked by EF as a
+        // pair only in that order.
+        var entries = source.ChangeTracker.Entries()
+            .Where(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted)
+            .OrderBy(e => e.State switch { EntityState.Deleted => 0, EntityState.Modified => 1, _ => 2 })
+            .ToList();
+        if (entries.Count == 0 && precondition is null) return true;
+        var saved = await WriteAsync(async db =>
+        {
+            if (precondition is not null && !await precondition(db)) return false;
+            foreach (var entry in entries) Track(db, entry);
+            await db.SaveDirectAsync();
+            return true;
+        });
+        if (saved) source.ChangeTracker.AcceptAllChanges();
+        return saved;
+    }
+
+    /// <summary>The entry's change on the writer's context: what it was read as (the concurrency check) and what changed.</summary>
+    private static void Track(RayfleetDbContext db, EntityEntry source)
+    {
+        var target = db.Entry(source.Entity);
+        switch (source.State)
+        {
+            case EntityState.Added:
+                target.State = EntityState.Added;
+                break;
+            case EntityState.Deleted:
+                target.State = EntityState.Unchanged;
+                target.OriginalValues.SetValues(source.OriginalValues);
+                target.State = EntityState.Deleted;
+                break;
+            case EntityState.Modified:
+                target.State = EntityState.Unchanged;
+                target.OriginalValues.SetValues(source.OriginalValues);
+                foreach (var property in source.Properties)
+                    if (property.IsModified) target.Property(property.Metadata.Name).IsModified = true;
+                break;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _units.Writer.TryComplete();
+        await _loop;
+    }
+
+    private async Task LoopAsync()
+    {
+        AsyncServiceScope? scope = null;
+        RayfleetDbContext? db = null;
+        var batch = new List<Unit>(MaxBatch);
+        try
+        {
+            while (await _units.Reader.WaitToReadAsync())
+            {
+                batch.Clear();
+                while (batch.Count < MaxBatch && _units.Reader.TryRead(out var unit)) batch.Add(unit);
+                if (batch.Count == 0) continue;
+                if (db is null)
+                {
+                    scope = _scopes.CreateAsyncScope();
+                    db = scope.Value.ServiceProvider.GetRequiredService<RayfleetDbContext>();
+                    db.IsWriter = true;
+                    // Savepoints are the writer's, one per unit; EF's own around each SaveChanges would double them.
+                    db.Database.AutoSavepointsEnabled = false;
+                }
+                if (!await RunBatchAsync(db, batch))
+                {
+                    // The connection or the context may be in any state after a failed commit: start again from fresh ones.
+                    await scope!.Value.DisposeAsync();
+                    (scope, db) = (null, null);
+                }
+            }
+        }
+        finally
+        {
+            if (scope is { } s) await s.DisposeAsync();
+        }
+    }
+
+    /// <summary>False when the batch as a whole failed (begin or commit); each unit has its answer either way.</summary>
+    private async Task<bool> RunBatchAsync(RayfleetDbContext db, List<Unit> batch)
+    {
+        Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction;
+        try
+        {
+            transaction = await db.Database.BeginTransactionAsync();
+        }
+        catch (Exception ex)
+        {
+            LogBatchFailed(_logger, ex, batch.Count);
+            foreach (var unit in batch) unit.Fail(ex);
+            return false;
+        }
+
+        var succeeded = new List<Unit>(batch.Count);
+        await using (transaction)
+        {
+            try
+            {
+                foreach (var unit in batch)
+                {
+                    var savepoint = !unit.Atomic;
+                    try
+                    {
+                        if (savepoint) await transaction.CreateSavepointAsync("unit");
+                        await unit.RunAsync(db);
+                        if (savepoint) await transaction.ReleaseSavepointAsync("unit");
+                        succeeded.Add(unit);
+                    }
+                    catch (Exception ex)
+                    {
+                        // Only this unit's statements are undone; an atomic unit that failed wrote nothing.
+                        if (savepoint) await transaction.RollbackToSavepointAsync("unit");
+                        unit.Fail(ex);
+                    }
+                    finally
+                    {
+                        db.ChangeTracker.Clear();
+                    }
+                }
+                await transaction.CommitAsync();
+            }
+            catch (Exception ex)
+            {
+                LogBatchFailed(_logger, ex, batch.Count);
+                foreach (var unit in batch) unit.Fail(ex);
+                return false;
+            }
+        }
+        Interlocked.Increment(ref _commits);
+        Interlocked.Add(ref _written, succeeded.Count);
+        foreach (var unit in succeeded) unit.Complete();
+        return true;
+    }
+
+    private abstract class Unit(bool atomic)
+    {
+        public bool Atomic { get; } = atomic;
+        public abstract Task RunAsync(RayfleetDbContext db);
+        public abstract void Complete();
+        public abstract void Fail(Exception ex);
+    }
+
+    private sealed class Unit<T>(Func<RayfleetDbContext, Task<T>> work, bool atomic) : Unit(atomic)
+    {
+        private T? _value;
+        public TaskCompletionSource<T> Result { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public override async Task RunAsync(RayfleetDbContext db) => _value = await work(db);
+        public override void Complete() => Result.TrySetResult(_value!);
+        public override void Fail(Exception ex) => Result.TrySetException(ex);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "A store commit of {Units} change(s) failed; each of them was answered with the failure")]
+    private static partial void LogBatchFailed(ILogger logger, Exception exception, int units);
+}
