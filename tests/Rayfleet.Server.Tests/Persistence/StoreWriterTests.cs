@@ -28,6 +28,20 @@ public sealed class StoreWriterTests
             return true;
         });
 
+    /// <summary>A unit that keeps the writer busy until <paramref name="release"/>: what is queued meanwhile forms the next batch.</summary>
+    private static async Task<Task<bool>> HoldAsync(StoreWriter writer, Task release)
+    {
+        var entered = new TaskCompletionSource();
+        var holder = writer.WriteAsync(async _ =>
+        {
+            entered.SetResult();
+            await release;
+            return true;
+        });
+        await entered.Task;
+        return holder;
+    }
+
     [Fact]
     public async Task Units_that_arrive_while_a_commit_is_in_flight_share_the_next_commit()
     {
@@ -65,14 +79,7 @@ public sealed class StoreWriterTests
         using var host = new RayfleetHost();
         var writer = host.Services.GetRequiredService<StoreWriter>();
         var release = new TaskCompletionSource();
-        var entered = new TaskCompletionSource();
-        var holder = writer.WriteAsync(async _ =>
-        {
-            entered.SetResult();
-            await release.Task;
-            return true;
-        });
-        await entered.Task;
+        var holder = await HoldAsync(writer, release.Task);
         var before = AddAsync(writer, "alone-before");
         var failing = writer.WriteAsync<bool>(async db =>
         {
@@ -117,14 +124,7 @@ public sealed class StoreWriterTests
         await AddAsync(writer, "ok-warm-up");
 
         var release = new TaskCompletionSource();
-        var entered = new TaskCompletionSource();
-        var holder = writer.WriteAsync(async _ =>
-        {
-            entered.SetResult();
-            await release.Task;
-            return true;
-        });
-        await entered.Task;
+        var holder = await HoldAsync(writer, release.Task);
         var lost = Enumerable.Range(1, 3).Select(i => AddAsync(writer, $"lost-{i}")).ToList();
         failing.Armed = true; // the commit of the batch that holds the holder: one batch, nothing else
         release.SetResult();
