@@ -10,7 +10,21 @@ internal static class ApiSupport
 {
     public static async Task<WorkspaceRow> RequireWorkspaceAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct) =>
         await db.Workspaces.AsNoTracking().FirstOrDefaultAsync(w => w.Id == workspaceId, ct)
-        ?? throw ApiException.NotFound(ErrorCodes.WorkspaceNotFound, $"Workspace '{workspaceId}' does not exist.");
+        ?? throw WorkspaceNotFound(workspaceId);
+
+    /// <summary>
+    /// The workspace's List totals (<see cref="WorkspaceTotalsRow"/>), in the same query that says it exists: a
+    /// workspace without a totals row holds nothing yet.
+    /// </summary>
+    public static async Task<WorkspaceTotals> RequireWorkspaceTotalsAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct) =>
+        await (from w in db.Workspaces.AsNoTracking()
+               where w.Id == workspaceId
+               from t in db.WorkspaceTotals.AsNoTracking().Where(t => t.WorkspaceId == w.Id).DefaultIfEmpty()
+               select new WorkspaceTotals(t == null ? 0 : t.LiveClusters, t == null ? 0 : t.Jobs)).FirstOrDefaultAsync(ct)
+        ?? throw WorkspaceNotFound(workspaceId);
+
+    public static ApiException WorkspaceNotFound(string workspaceId) =>
+        ApiException.NotFound(ErrorCodes.WorkspaceNotFound, $"Workspace '{workspaceId}' does not exist.");
 
     /// <summary>An optional integer query parameter within a range; anything else is InvalidParameter naming it.</summary>
     public static int QueryInt(HttpRequest request, string name, int defaultValue, int min, int max)
@@ -43,3 +57,6 @@ internal static class ApiSupport
 
     public static long Now(this TimeProvider time) => time.GetUtcNow().ToUnixTimeMilliseconds();
 }
+
+/// <summary>Live (not tombstoned) clusters and jobs of a workspace: the totals of its unfiltered Lists.</summary>
+internal sealed record WorkspaceTotals(long LiveClusters, long Jobs);

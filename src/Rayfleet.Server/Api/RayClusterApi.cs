@@ -88,28 +88,57 @@ public static class RayClusterApi
     {
         var pageNum = ApiSupport.QueryInt(http.Request, "pageNum", 1, 1, int.MaxValue);
         var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 20, 1, 100);
-        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        var query = db.Clusters.AsNoTracking().Where(c => c.WorkspaceId == workspaceId && !c.Deleted);
-        var total = await query.CountAsync(ct);
-        var page = query
-            .OrderByDescending(c => c.CreateTime).ThenByDescending(c => c.Id)
-            .Skip((int)Math.Min((long)(pageNum - 1) * pageSize, int.MaxValue))
-            .Take(pageSize);
-        var principals = await page.Select(c => new { c.Creator, c.Modifier }).ToListAsync(ct);
-        var names = await ClusterViews.PrincipalNamesAsync(db, principals.SelectMany(p => new[] { p.Creator, p.Modifier }), ct);
-        // Item by item from the store to the socket: a page of a hundred clusters is never held whole.
-        return new StreamedList<RayClusterSummaryDto>(http.RequestId(), "rayClusters",
-            page.Select(ClusterViews.ListColumns).AsAsyncEnumerable().Select(row => ClusterViews.Summary(row, names)), total);
+        // The total, the page's place in the index and its rows from one snapshot: they agree under concurrent writes.
+        var snapshot = await ReadSnapshot.BeginAsync(db, ct);
+        try
+        {
+            var totals = await ApiSupport.RequireWorkspaceTotalsAsync(db, workspaceId, ct);
+            var page = ListPage.Of(totals.LiveClusters, pageNum, pageSize);
+            var live = db.Clusters.AsNoTracking().Where(c => c.WorkspaceId == workspaceId && !c.Deleted);
+            // The page's ids from the index alone (IX WorkspaceId, CreateTime, Id, Deleted), from its nearer end...
+            var ids = page.Take == 0 ? [] : await (page.OldestFirst
+                    ? live.OrderBy(c => c.CreateTime).ThenBy(c => c.Id)
+                    : live.OrderByDescending(c => c.CreateTime).ThenByDescending(c => c.Id))
+                .Skip(page.Skip).Take(page.Take).Select(c => c.Id).ToListAsync(ct);
+            // ...then those rows, newest first, item by item from the store to the socket: a page of a hundred
+            // clusters is never held whole.
+            var rows = db.Clusters.AsNoTracking()
+                .Where(c => ids.Contains(c.Id))
+                .OrderByDescending(c => c.CreateTime).ThenByDescending(c => c.Id)
+                .Select(ClusterViews.ListColumns(db))
+                .AsAsyncEnumerable();
+            return new StreamedList<RayClusterSummaryDto>(http.RequestId(), "rayClusters",
+                snapshot.Around(rows.Select(ClusterViews.Summary), ct), (int)totals.LiveClusters);
+        }
+        catch
+        {
+            await snapshot.DisposeAsync();
+            throw;
+        }
     }
 
     public static async Task<IResult> Get(
         string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, TimeProvider time, CancellationToken ct)
     {
-        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        var row = await db.Clusters.AsNoTracking().FirstOrDefaultAsync(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted, ct)
-                  ?? throw ClusterNotFound(clusterId);
-        var names = await ClusterViews.PrincipalNamesAsync(db, [row], ct);
-        return TypedResults.Ok(ClusterViews.Detail(row, http.RequestId(), names, ClusterUsage.Current(row, catalogs, time.Now())));
+        // One query on the hit path: a live cluster of the workspace implies the workspace (a workspace with clusters,
+        // tombstones included, cannot be deleted). Only a miss asks which of the two is missing.
+        var found = await db.Clusters.AsNoTracking()
+            .Where(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted)
+            .Select(c => new
+            {
+                Row = c,
+                CreatorName = db.Principals.Where(p => p.Id == c.Creator).Select(p => p.Name).FirstOrDefault(),
+                ModifierName = db.Principals.Where(p => p.Id == c.Modifier).Select(p => p.Name).FirstOrDefault(),
+            })
+            .FirstOrDefaultAsync(ct);
+        if (found is null)
+        {
+            await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+            throw ClusterNotFound(clusterId);
+        }
+        var row = found.Row;
+        return TypedResults.Ok(ClusterViews.Detail(row, http.RequestId(), found.CreatorName, found.ModifierName,
+            ClusterUsage.Current(row, catalogs, time.Now())));
     }
 
     public static async Task<IResult> Update(
@@ -249,9 +278,6 @@ public static class RayClusterApi
 
 internal static class ClusterViews
 {
-    public static Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IReadOnlyList<ClusterRow> rows, CancellationToken ct) =>
-        PrincipalNamesAsync(db, rows.SelectMany(r => new[] { r.Creator, r.Modifier }), ct);
-
     public static async Task<IReadOnlyDictionary<string, string>> PrincipalNamesAsync(RayfleetDbContext db, IEnumerable<string?> principals, CancellationToken ct)
     {
         var ids = principals.Where(i => i is not null).Distinct().ToList();
@@ -260,9 +286,7 @@ internal static class ClusterViews
             : await db.Principals.AsNoTracking().Where(p => ids.Contains(p.Id)).ToDictionaryAsync(p => p.Id, p => p.Name, ct);
     }
 
-    private static string? Name(IReadOnlyDictionary<string, string> names, string? id) => id is not null && names.TryGetValue(id, out var n) ? n : null;
-
-    public static GetRayClusterResponse Detail(ClusterRow row, string requestId, IReadOnlyDictionary<string, string> names, Usage usage)
+    public static GetRayClusterResponse Detail(ClusterRow row, string requestId, string? creatorName, string? modifierName, Usage usage)
     {
         var spec = ClusterSpec.FromJson(row.SpecJson);
         var status = ClusterStatusView.Of(row, spec);
@@ -286,9 +310,9 @@ internal static class ClusterViews
             StartTime = row.StartTime,
             ModifiedTime = row.ModifiedTime,
             Creator = row.Creator,
-            CreatorName = Name(names, row.Creator),
+            CreatorName = creatorName,
             Modifier = row.Modifier,
-            ModifierName = Name(names, row.Modifier),
+            ModifierName = modifierName,
             DashboardUrl = status.NewInstance ? null : row.DashboardUrl,
             JobUrl = status.NewInstance ? null : row.JobUrl,
             JobUrlInner = status.NewInstance ? null : row.JobUrlInner,
@@ -304,22 +328,26 @@ internal static class ClusterViews
     /// <summary>
     /// What a List item needs of a row: the listing spec and the small columns. The whole spec and the spec the
     /// instance runs (each up to tens of kilobytes) are read only for a row whose accepted change is not observed yet,
-    /// to say whether it needs a restart; the node list never.
+    /// to say whether it needs a restart; the node list never. The principals' names come in the same query.
     /// </summary>
     public sealed record ListRow(
         string Id, string ListSpecJson, string? SpecJson, ObservedHalf Status, long CreateTime, long? StartTime, long ModifiedTime,
-        string? Creator, string? Modifier, string? DashboardUrl, string? GrpcEndpoint, string? JobId, decimal UsageCuMs, decimal UsageGpuMs);
+        string? Creator, string? CreatorName, string? Modifier, string? ModifierName, string? DashboardUrl, string? GrpcEndpoint, string? JobId,
+        decimal UsageCuMs, decimal UsageGpuMs);
 
-    public static readonly Expression<Func<ClusterRow, ListRow>> ListColumns = c => new ListRow(
+    public static Expression<Func<ClusterRow, ListRow>> ListColumns(RayfleetDbContext db) => c => new ListRow(
         c.Id,
         c.ListSpecJson,
         c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.SpecJson : null,
         new ObservedHalf(c.Generation, c.ObservedGeneration, c.DesiredRunning, c.InstanceId, c.ObservedInstanceId, c.State, c.Message, c.Modified,
             c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.RunSpecJson : null),
-        c.CreateTime, c.StartTime, c.ModifiedTime, c.Creator, c.Modifier, c.DashboardUrl, c.GrpcEndpoint, c.JobId, c.UsageCuMs, c.UsageGpuMs);
+        c.CreateTime, c.StartTime, c.ModifiedTime,
+        c.Creator, db.Principals.Where(p => p.Id == c.Creator).Select(p => p.Name).FirstOrDefault(),
+        c.Modifier, db.Principals.Where(p => p.Id == c.Modifier).Select(p => p.Name).FirstOrDefault(),
+        c.DashboardUrl, c.GrpcEndpoint, c.JobId, c.UsageCuMs, c.UsageGpuMs);
 
     /// <summary>A List item from a row read with <see cref="ListColumns"/>.</summary>
-    public static RayClusterSummaryDto Summary(ListRow row, IReadOnlyDictionary<string, string> names)
+    public static RayClusterSummaryDto Summary(ListRow row)
     {
         var spec = ClusterSpec.FromJson(row.ListSpecJson);
         var status = ClusterStatusView.Of(row.Status, () => ClusterSpec.FromJson(row.SpecJson!));
@@ -338,9 +366,9 @@ internal static class ClusterViews
             StartTime = row.StartTime,
             ModifiedTime = row.ModifiedTime,
             Creator = row.Creator,
-            CreatorName = Name(names, row.Creator),
+            CreatorName = row.CreatorName,
             Modifier = row.Modifier,
-            ModifierName = Name(names, row.Modifier),
+            ModifierName = row.ModifierName,
             DashboardUrl = status.NewInstance ? null : row.DashboardUrl,
             GrpcEndpoint = status.NewInstance ? null : row.GrpcEndpoint,
             HeadSpec = ClusterSpecMapping.ToListHeadDto(spec.Head),

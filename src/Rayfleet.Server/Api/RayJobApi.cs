@@ -111,21 +111,30 @@ public static class RayJobApi
         var pageNum = ApiSupport.QueryInt(http.Request, "pageNum", 1, 1, int.MaxValue);
         var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 20, 1, 100);
         var range = SubmitTimeRange(ApiSupport.Query(http.Request, "submitTime"));
-        await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
+        // The total, the page's place in the index and its rows from one snapshot.
+        await using var snapshot = await ReadSnapshot.BeginAsync(db, ct);
+        var totals = await ApiSupport.RequireWorkspaceTotalsAsync(db, workspaceId, ct);
 
         var query = db.Jobs.AsNoTracking().Where(j => j.WorkspaceId == workspaceId);
-        if (ApiSupport.Query(http.Request, "name") is { } name) query = query.Where(j => j.Name == name);
-        if (ApiSupport.Query(http.Request, "submissionId") is { } id) query = query.Where(j => j.Id == id);
+        var filtered = false;
+        if (ApiSupport.Query(http.Request, "name") is { } name) (query, filtered) = (query.Where(j => j.Name == name), true);
+        if (ApiSupport.Query(http.Request, "submissionId") is { } id) (query, filtered) = (query.Where(j => j.Id == id), true);
         // Rayfleet has no data-development tasks: no job carries a taskBizId, so a filter on one matches nothing.
-        if (ApiSupport.Query(http.Request, "taskBizId") is not null) query = query.Where(_ => false);
-        if (range.StartTime is { } from) query = query.Where(j => j.SubmitTime >= from);
-        if (range.EndTime is { } to) query = query.Where(j => j.SubmitTime <= to);
+        if (ApiSupport.Query(http.Request, "taskBizId") is not null) (query, filtered) = (query.Where(_ => false), true);
+        if (range.StartTime is { } from) (query, filtered) = (query.Where(j => j.SubmitTime >= from), true);
+        if (range.EndTime is { } to) (query, filtered) = (query.Where(j => j.SubmitTime <= to), true);
 
-        var total = await query.CountAsync(ct);
-        var rows = await query
+        // Unfiltered, the workspace's job total is kept by the store; a filter counts what it matches.
+        var total = filtered ? await query.LongCountAsync(ct) : totals.Jobs;
+        var page = ListPage.Of(total, pageNum, pageSize);
+        // The page's ids from the index (IX WorkspaceId, SubmitTime, Id) from its nearer end, then those rows newest first.
+        var ids = page.Take == 0 ? [] : await (page.OldestFirst
+                ? query.OrderBy(j => j.SubmitTime).ThenBy(j => j.Id)
+                : query.OrderByDescending(j => j.SubmitTime).ThenByDescending(j => j.Id))
+            .Skip(page.Skip).Take(page.Take).Select(j => j.Id).ToListAsync(ct);
+        var rows = ids.Count == 0 ? [] : await db.Jobs.AsNoTracking()
+            .Where(j => ids.Contains(j.Id))
             .OrderByDescending(j => j.SubmitTime).ThenByDescending(j => j.Id)
-            .Skip((int)Math.Min((long)(pageNum - 1) * pageSize, int.MaxValue))
-            .Take(pageSize)
             // The summary columns only: a page never reads the requests (each up to about 100 KiB).
             .Select(j => new JobViews.ListRow(j.Id, j.Name, j.ClusterId, j.QueueName, j.SubmitTime, j.CancelRequested, j.Creator,
                 j.Status, j.ClusterState, j.StartTime, j.EndTime, j.UsageCuMs, j.DashboardUrl))
@@ -134,7 +143,7 @@ public static class RayJobApi
         return TypedResults.Ok(new ListRayJobResponse
         {
             RequestId = http.RequestId(),
-            TotalCount = total,
+            TotalCount = (int)total,
             RayJobs = [.. rows.Select(r => views.Summary(r, names))],
         });
     }

@@ -26,6 +26,7 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
     public DbSet<NonceRow> Nonces => Set<NonceRow>();
     public DbSet<MembershipRow> Memberships => Set<MembershipRow>();
     public DbSet<AuditRow> Audit => Set<AuditRow>();
+    public DbSet<WorkspaceTotalsRow> WorkspaceTotals => Set<WorkspaceTotalsRow>();
 
     protected override void OnModelCreating(ModelBuilder modelBuilder)
     {
@@ -60,19 +61,31 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
         });
         modelBuilder.Entity<ClusterRow>(e =>
         {
-            e.ToTable("clusters");
+            // The triggers keep workspace_totals (WorkspaceTotalsRow); EF then does not use RETURNING on this table.
+            e.ToTable("clusters", t =>
+            {
+                t.HasTrigger(TotalsTriggers.ClusterInsert);
+                t.HasTrigger(TotalsTriggers.ClusterUpdate);
+                t.HasTrigger(TotalsTriggers.ClusterDelete);
+            });
             e.HasKey(x => x.Id);
             e.Property(x => x.Id).HasMaxLength(64);
             e.Property(x => x.State).HasMaxLength(16);
             e.Property(x => x.Version).IsConcurrencyToken();
-            e.HasIndex(x => new { x.WorkspaceId, x.Deleted, x.CreateTime });
+            // Serves ListRayCluster's order (newest first, id as the tie-break) from either end, and its tombstone
+            // filter from the index itself: a page is read without sorting the workspace or visiting skipped rows.
+            e.HasIndex(x => new { x.WorkspaceId, x.CreateTime, x.Id, x.Deleted });
             e.HasIndex(x => new { x.WorkspaceId, x.DesiredRunning, x.QueuedAt });
             e.Property(x => x.UsageCuMs).HasPrecision(28, 3);
             e.Property(x => x.UsageGpuMs).HasPrecision(28, 3);
         });
         modelBuilder.Entity<JobRow>(e =>
         {
-            e.ToTable("ray_jobs");
+            e.ToTable("ray_jobs", t =>
+            {
+                t.HasTrigger(TotalsTriggers.JobInsert);
+                t.HasTrigger(TotalsTriggers.JobDelete);
+            });
             e.HasKey(x => x.Id);
             e.Property(x => x.Id).HasMaxLength(64);
             e.Property(x => x.Status).HasMaxLength(16);
@@ -82,8 +95,15 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
             e.Property(x => x.UsageGpuMs).HasPrecision(28, 3);
             e.Property(x => x.UsageCuMsAtStart).HasPrecision(28, 3);
             e.Property(x => x.UsageGpuMsAtStart).HasPrecision(28, 3);
-            e.HasIndex(x => new { x.WorkspaceId, x.SubmitTime });
+            // ListRayJob's order, newest first with the id as the tie-break, read from either end.
+            e.HasIndex(x => new { x.WorkspaceId, x.SubmitTime, x.Id });
             e.HasIndex(x => x.ClusterId);
+        });
+        modelBuilder.Entity<WorkspaceTotalsRow>(e =>
+        {
+            e.ToTable("workspace_totals");
+            e.HasKey(x => x.WorkspaceId);
+            e.Property(x => x.WorkspaceId).HasMaxLength(64);
         });
         modelBuilder.Entity<ReservationRow>(e =>
         {

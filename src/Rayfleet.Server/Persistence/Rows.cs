@@ -212,3 +212,16 @@ public sealed class IdempotencyRow
     public required string ResponseJson { get; set; }
     public long CreateTime { get; set; }
 }
+
+/// <summary>
+/// How many live (not tombstoned) clusters and how many jobs a workspace holds: the totals of ListRayCluster and an
+/// unfiltered ListRayJob, read as one row instead of counted row by row per call. The database keeps it: triggers on
+/// <c>clusters</c> and <c>ray_jobs</c> (migration <c>ListTotals</c>) change it in the statement that inserts, tombstones,
+/// revives or removes a row, so it is exact in every transaction, whichever code path writes the rows.
+/// </summary>
+public sealed class WorkspaceTotalsRow
+{
+    public required string WorkspaceId { get; set; }
+    public long LiveClusters { get; set; }
+    public long Jobs { get; set; }
+}

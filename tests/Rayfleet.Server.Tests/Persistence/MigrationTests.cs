@@ -49,6 +49,9 @@ public sealed class MigrationTests
                 Assert.Equal((1L, "rc-wait-1"), (rows["rc-wait"].ObservedGeneration, rows["rc-wait"].ObservedInstanceId));
                 Assert.Equal((2L, (string?)null), (rows["rc-off"].ObservedGeneration, rows["rc-off"].ObservedInstanceId));
                 Assert.All(rows.Values, r => Assert.Equal(r.SpecJson, r.ListSpecJson));
+                // The List totals start from the rows already stored.
+                var totals = Assert.Single(await db.WorkspaceTotals.ToListAsync());
+                Assert.Equal(("w-1", 3L, 0L), (totals.WorkspaceId, totals.LiveClusters, totals.Jobs));
                 Assert.Empty(await db.Database.GetPendingMigrationsAsync());
             }
         }

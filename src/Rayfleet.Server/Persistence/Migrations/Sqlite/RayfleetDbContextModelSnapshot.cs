@@ -251,11 +251,18 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
 
                     b.HasKey("Id");
 
-                    b.HasIndex("WorkspaceId", "Deleted", "CreateTime");
-
                     b.HasIndex("WorkspaceId", "DesiredRunning", "QueuedAt");
 
-                    b.ToTable("clusters", (string)null);
+                    b.HasIndex("WorkspaceId", "CreateTime", "Id", "Deleted");
+
+                    b.ToTable("clusters", null, t =>
+                        {
+                            t.HasTrigger("clusters_totals_delete");
+
+                            t.HasTrigger("clusters_totals_insert");
+
+                            t.HasTrigger("clusters_totals_update");
+                        });
                 });
 
             modelBuilder.Entity("Rayfleet.Server.Persistence.IdempotencyRow", b =>
@@ -389,9 +396,14 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
 
                     b.HasIndex("ClusterId");
 
-                    b.HasIndex("WorkspaceId", "SubmitTime");
+                    b.HasIndex("WorkspaceId", "SubmitTime", "Id");
 
-                    b.ToTable("ray_jobs", (string)null);
+                    b.ToTable("ray_jobs", null, t =>
+                        {
+                            t.HasTrigger("ray_jobs_totals_delete");
+
+                            t.HasTrigger("ray_jobs_totals_insert");
+                        });
                 });
 
             modelBuilder.Entity("Rayfleet.Server.Persistence.MembershipRow", b =>
@@ -651,6 +663,23 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.HasIndex("CreateTime", "Id");
 
                     b.ToTable("workspaces", (string)null);
+                });
+
+            modelBuilder.Entity("Rayfleet.Server.Persistence.WorkspaceTotalsRow", b =>
+                {
+                    b.Property<string>("WorkspaceId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT");
+
+                    b.Property<long>("Jobs")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<long>("LiveClusters")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("WorkspaceId");
+
+                    b.ToTable("workspace_totals", (string)null);
                 });
 #pragma warning restore 612, 618
         }
