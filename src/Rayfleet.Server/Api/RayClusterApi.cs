@@ -84,8 +84,9 @@ public static class RayClusterApi
         return row;
     }
 
-    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, TimeProvider time, CancellationToken ct)
     {
+        var now = time.Now();
         var pageNum = ApiSupport.QueryInt(http.Request, "pageNum", 1, 1, int.MaxValue);
         var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 20, 1, 100);
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
@@ -99,7 +100,7 @@ public static class RayClusterApi
         var names = await ClusterViews.PrincipalNamesAsync(db, principals.SelectMany(p => new[] { p.Creator, p.Modifier }), ct);
         // Item by item from the store to the socket: a page of a hundred clusters is never held whole.
         return new StreamedList<RayClusterSummaryDto>(http.RequestId(), "rayClusters",
-            page.Select(ClusterViews.ListColumns).AsAsyncEnumerable().Select(row => ClusterViews.Summary(row, names)), total);
+            page.Select(ClusterViews.ListColumns).AsAsyncEnumerable().Select(row => ClusterViews.Summary(row, names, now)), total);
     }
 
     public static async Task<IResult> Get(
@@ -308,7 +309,8 @@ internal static class ClusterViews
     /// </summary>
     public sealed record ListRow(
         string Id, string ListSpecJson, string? SpecJson, ObservedHalf Status, long CreateTime, long? StartTime, long ModifiedTime,
-        string? Creator, string? Modifier, string? DashboardUrl, string? GrpcEndpoint, string? JobId, decimal UsageCuMs, decimal UsageGpuMs);
+        string? Creator, string? Modifier, string? DashboardUrl, string? GrpcEndpoint, string? JobId, decimal UsageCuMs, decimal UsageGpuMs,
+        decimal? UsageCuRate, decimal? UsageGpuRate, long? UsageObservedAt);
 
     public static readonly Expression<Func<ClusterRow, ListRow>> ListColumns = c => new ListRow(
         c.Id,
@@ -316,11 +318,13 @@ internal static class ClusterViews
         c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.SpecJson : null,
         new ObservedHalf(c.Generation, c.ObservedGeneration, c.DesiredRunning, c.InstanceId, c.ObservedInstanceId, c.State, c.Message, c.Modified,
             c.ObservedGeneration < c.Generation && c.DesiredRunning && c.InstanceId == c.ObservedInstanceId ? c.RunSpecJson : null),
-        c.CreateTime, c.StartTime, c.ModifiedTime, c.Creator, c.Modifier, c.DashboardUrl, c.GrpcEndpoint, c.JobId, c.UsageCuMs, c.UsageGpuMs);
+        c.CreateTime, c.StartTime, c.ModifiedTime, c.Creator, c.Modifier, c.DashboardUrl, c.GrpcEndpoint, c.JobId, c.UsageCuMs, c.UsageGpuMs,
+        c.UsageCuRate, c.UsageGpuRate, c.UsageObservedAt);
 
     /// <summary>A List item from a row read with <see cref="ListColumns"/>.</summary>
-    public static RayClusterSummaryDto Summary(ListRow row, IReadOnlyDictionary<string, string> names)
+    public static RayClusterSummaryDto Summary(ListRow row, IReadOnlyDictionary<string, string> names, long now)
     {
+        var usage = ClusterUsage.Listed(row.UsageCuMs, row.UsageGpuMs, row.UsageCuRate, row.UsageGpuRate, row.UsageObservedAt, now);
         var spec = ClusterSpec.FromJson(row.ListSpecJson);
         var status = ClusterStatusView.Of(row.Status, () => ClusterSpec.FromJson(row.SpecJson!));
         return new RayClusterSummaryDto
@@ -346,9 +350,9 @@ internal static class ClusterViews
             HeadSpec = ClusterSpecMapping.ToListHeadDto(spec.Head),
             WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToListWorkerDto)],
             JobSubmissionId = row.JobId,
-            // Charged up to the last observation: a List never reads the node lists that a live figure needs.
-            CuHours = new Usage(row.UsageCuMs, row.UsageGpuMs).CuHours,
-            GuHours = GuHours(new Usage(row.UsageCuMs, row.UsageGpuMs), spec),
+            // From the stored rate of the nodes last observed: a List never reads the node lists.
+            CuHours = usage.CuHours,
+            GuHours = GuHours(usage, spec),
         };
     }
 

@@ -61,6 +61,8 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
             e.HasIndex(x => new { x.WorkspaceId, x.DesiredRunning, x.QueuedAt });
             e.Property(x => x.UsageCuMs).HasPrecision(28, 3);
             e.Property(x => x.UsageGpuMs).HasPrecision(28, 3);
+            e.Property(x => x.UsageCuRate).HasPrecision(28, 9);
+            e.Property(x => x.UsageGpuRate).HasPrecision(28, 9);
         });
         modelBuilder.Entity<JobRow>(e =>
         {

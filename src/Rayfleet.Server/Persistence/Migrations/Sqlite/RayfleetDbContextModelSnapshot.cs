@@ -234,8 +234,16 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                         .HasPrecision(28, 3)
                         .HasColumnType("TEXT");
 
+                    b.Property<decimal?>("UsageCuRate")
+                        .HasPrecision(28, 9)
+                        .HasColumnType("TEXT");
+
                     b.Property<decimal>("UsageGpuMs")
                         .HasPrecision(28, 3)
+                        .HasColumnType("TEXT");
+
+                    b.Property<decimal?>("UsageGpuRate")
+                        .HasPrecision(28, 9)
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("UsageObservedAt")
