@@ -85,7 +85,7 @@ public sealed partial class ClusterReconcilePass(
         if (row.State == ClusterState.Error)
         {
             await db.SaveChangesAsync(ct);
-            return PassResult.Done; // stays until Stop, Start or Delete
+            return Settle(PassResult.Done, provider); // stays until Stop, Start or Delete
         }
 
         var runSpec = ClusterSpec.FromJson(row.RunSpecJson);
@@ -95,7 +95,7 @@ public sealed partial class ClusterReconcilePass(
             row.State = ClusterState.Error;
             row.Message = $"Release version '{runSpec.DisplayReleaseVersion}' is no longer in the catalogue. Update the cluster to a listed version and start it again.";
             await db.SaveChangesAsync(ct);
-            return PassResult.Done;
+            return Settle(PassResult.Done, provider);
         }
 
         var admitted = Replicas(row.AdmittedReplicasJson);
@@ -186,8 +186,17 @@ public sealed partial class ClusterReconcilePass(
         {
             autoscale?.Dispose();
         }
-        return new PassResult(row.State == ClusterState.Error ? null : requeue, wake);
+        var result = new PassResult(row.State == ClusterState.Error ? null : requeue, wake);
+        // Running with nothing to look at again and no scale-up waiting for capacity: only a change can need a pass.
+        return requeue is null && scaleMessage is null && row.State is ClusterState.Running or ClusterState.Error ? Settle(result, provider) : result;
     }
+
+    /// <summary>
+    /// Marks a result that leaves the cluster settled when its provider reports changes on its own
+    /// (<see cref="IClusterChangeSource"/>): the periodic resync then leaves it to those reports.
+    /// </summary>
+    private static PassResult Settle(PassResult result, IClusterProvider provider) =>
+        provider is IClusterChangeSource ? result with { Settled = true } : result;
 
     /// <summary>
     /// Idle stop (README, "Idle stop"): a running cluster whose <c>extraParam.idleStopSeconds</c> is set is stopped
@@ -268,7 +277,7 @@ public sealed partial class ClusterReconcilePass(
         row.Modified = false;
         ClearNodes(row);
         await db.SaveChangesAsync(ct);
-        return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
+        return Settle(new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []), provider);
     }
 
     /// <summary>True once nothing of the listed instances is left.</summary>
