@@ -59,6 +59,10 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
             e.Property(x => x.Version).IsConcurrencyToken();
             e.HasIndex(x => new { x.WorkspaceId, x.Deleted, x.CreateTime });
             e.HasIndex(x => new { x.WorkspaceId, x.DesiredRunning, x.QueuedAt });
+            // Only the clusters that wait for admission, in admission order: what a decision sums as ahead of it
+            // (QueueAdmissionService names it in INDEXED BY, and repeats its condition).
+            e.HasIndex(x => new { x.WorkspaceId, x.QueuedAt, x.Id }, "IX_clusters_Waiting")
+                .HasFilter("\"AdmittedReplicasJson\" IS NULL AND \"DesiredRunning\" AND NOT \"Deleted\"");
             e.Property(x => x.UsageCuMs).HasPrecision(28, 3);
             e.Property(x => x.UsageGpuMs).HasPrecision(28, 3);
             e.Property(x => x.UsageCuRate).HasPrecision(28, 9);

@@ -110,6 +110,7 @@ public sealed partial class ClusterReconcilePass(
                 row.State = decision.Verdict == AdmissionVerdict.NeverFits ? ClusterState.Error : ClusterState.Starting;
                 row.Message = decision.Admitted ? "Admitted; starting the nodes." : decision.Message;
                 await db.SaveChangesAsync(ct);
+                lease.Committed();
                 if (!decision.Admitted)
                 {
                     LogWaiting(logger, row.Id, decision.Message);
@@ -122,6 +123,7 @@ public sealed partial class ClusterReconcilePass(
             if (decision.Admitted)
             {
                 await db.SaveChangesAsync(ct);
+                lease.Committed();
                 return new PassResult(TimeSpan.Zero, IsShrink(admitted, target) ? await WaitingInAsync(row.WorkspaceId, ct) : []);
             }
             scaleMessage = ScaleUpMessage(decision);
@@ -181,6 +183,7 @@ public sealed partial class ClusterReconcilePass(
             if (row.State == ClusterState.Running && await IdleStopAsync(row, runSpec, provider, ct) is { } idleCheck)
                 requeue = requeue is { } r && r < idleCheck ? r : idleCheck;
             await db.SaveChangesAsync(ct);
+            autoscale?.Committed();
         }
         finally
         {
@@ -257,6 +260,7 @@ public sealed partial class ClusterReconcilePass(
         db.Demands.RemoveRange(await db.Demands.Where(d => d.ClusterId == row.Id).ToListAsync(ct));
         db.Clusters.Remove(row);
         await db.SaveChangesAsync(ct);
+        if (released) await admission.ReleasedAsync(row.WorkspaceId);
         LogDeleted(logger, row.Id);
         return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
     }
@@ -277,6 +281,7 @@ public sealed partial class ClusterReconcilePass(
         row.Modified = false;
         ClearNodes(row);
         await db.SaveChangesAsync(ct);
+        if (released) await admission.ReleasedAsync(row.WorkspaceId);
         return Settle(new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []), provider);
     }
 

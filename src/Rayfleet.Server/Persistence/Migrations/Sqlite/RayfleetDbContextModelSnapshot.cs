@@ -263,6 +263,9 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
 
                     b.HasIndex("WorkspaceId", "DesiredRunning", "QueuedAt");
 
+                    b.HasIndex(new[] { "WorkspaceId", "QueuedAt", "Id" }, "IX_clusters_Waiting")
+                        .HasFilter("\"AdmittedReplicasJson\" IS NULL AND \"DesiredRunning\" AND NOT \"Deleted\"");
+
                     b.ToTable("clusters", (string)null);
                 });
 
