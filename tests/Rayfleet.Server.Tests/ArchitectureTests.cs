@@ -58,6 +58,7 @@ public sealed class ArchitectureTests
                 nameof(ClusterRow.Modified), nameof(ClusterRow.NodesJson), nameof(ClusterRow.DashboardUrl), nameof(ClusterRow.JobUrl),
                 nameof(ClusterRow.JobUrlInner), nameof(ClusterRow.GrpcEndpoint), nameof(ClusterRow.ObservedGeneration), nameof(ClusterRow.ObservedInstanceId),
                 nameof(ClusterRow.UsageCuMs), nameof(ClusterRow.UsageGpuMs), nameof(ClusterRow.UsageObservedAt), nameof(ClusterRow.LastBusyAt),
+                nameof(ClusterRow.UsageCuRate), nameof(ClusterRow.UsageGpuRate),
             ]
         },
         {

@@ -84,8 +84,9 @@ public static class RayClusterApi
         return row;
     }
 
-    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, TimeProvider time, CancellationToken ct)
     {
+        var now = time.Now();
         var pageNum = ApiSupport.QueryInt(http.Request, "pageNum", 1, 1, int.MaxValue);
         var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 20, 1, 100);
         // The total, the page's place in the index and its rows from one snapshot: they agree under concurrent writes.
@@ -108,7 +109,7 @@ public static class RayClusterApi
                 .Select(ClusterViews.ListColumns(db))
                 .AsAsyncEnumerable();
             return new StreamedList<RayClusterSummaryDto>(http.RequestId(), "rayClusters",
-                snapshot.Around(rows.Select(ClusterViews.Summary), ct), (int)totals.LiveClusters);
+                snapshot.Around(rows.Select(row => ClusterViews.Summary(row, now)), ct), (int)totals.LiveClusters);
         }
         catch
         {
@@ -333,7 +334,7 @@ internal static class ClusterViews
     public sealed record ListRow(
         string Id, string ListSpecJson, string? SpecJson, ObservedHalf Status, long CreateTime, long? StartTime, long ModifiedTime,
         string? Creator, string? CreatorName, string? Modifier, string? ModifierName, string? DashboardUrl, string? GrpcEndpoint, string? JobId,
-        decimal UsageCuMs, decimal UsageGpuMs);
+        decimal UsageCuMs, decimal UsageGpuMs, decimal? UsageCuRate, decimal? UsageGpuRate, long? UsageObservedAt);
 
     public static Expression<Func<ClusterRow, ListRow>> ListColumns(RayfleetDbContext db) => c => new ListRow(
         c.Id,
@@ -344,11 +345,12 @@ internal static class ClusterViews
         c.CreateTime, c.StartTime, c.ModifiedTime,
         c.Creator, db.Principals.Where(p => p.Id == c.Creator).Select(p => p.Name).FirstOrDefault(),
         c.Modifier, db.Principals.Where(p => p.Id == c.Modifier).Select(p => p.Name).FirstOrDefault(),
-        c.DashboardUrl, c.GrpcEndpoint, c.JobId, c.UsageCuMs, c.UsageGpuMs);
+        c.DashboardUrl, c.GrpcEndpoint, c.JobId, c.UsageCuMs, c.UsageGpuMs, c.UsageCuRate, c.UsageGpuRate, c.UsageObservedAt);
 
     /// <summary>A List item from a row read with <see cref="ListColumns"/>.</summary>
-    public static RayClusterSummaryDto Summary(ListRow row)
+    public static RayClusterSummaryDto Summary(ListRow row, long now)
     {
+        var usage = ClusterUsage.Listed(row.UsageCuMs, row.UsageGpuMs, row.UsageCuRate, row.UsageGpuRate, row.UsageObservedAt, now);
         var spec = ClusterSpec.FromJson(row.ListSpecJson);
         var status = ClusterStatusView.Of(row.Status, () => ClusterSpec.FromJson(row.SpecJson!));
         return new RayClusterSummaryDto
@@ -374,9 +376,9 @@ internal static class ClusterViews
             HeadSpec = ClusterSpecMapping.ToListHeadDto(spec.Head),
             WorkerSpec = [.. spec.Workers.Select(ClusterSpecMapping.ToListWorkerDto)],
             JobSubmissionId = row.JobId,
-            // Charged up to the last observation: a List never reads the node lists that a live figure needs.
-            CuHours = new Usage(row.UsageCuMs, row.UsageGpuMs).CuHours,
-            GuHours = GuHours(new Usage(row.UsageCuMs, row.UsageGpuMs), spec),
+            // From the stored rate of the nodes last observed: a List never reads the node lists.
+            CuHours = usage.CuHours,
+            GuHours = GuHours(usage, spec),
         };
     }
 

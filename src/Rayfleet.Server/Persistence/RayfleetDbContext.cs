@@ -76,8 +76,14 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
             // filter from the index itself: a page is read without sorting the workspace or visiting skipped rows.
             e.HasIndex(x => new { x.WorkspaceId, x.CreateTime, x.Id, x.Deleted });
             e.HasIndex(x => new { x.WorkspaceId, x.DesiredRunning, x.QueuedAt });
+            // Only the clusters that wait for admission, in admission order: what a decision sums as ahead of it
+            // (QueueAdmissionService names it in INDEXED BY, and repeats its condition).
+            e.HasIndex(x => new { x.WorkspaceId, x.QueuedAt, x.Id }, "IX_clusters_Waiting")
+                .HasFilter("\"AdmittedReplicasJson\" IS NULL AND \"DesiredRunning\" AND NOT \"Deleted\"");
             e.Property(x => x.UsageCuMs).HasPrecision(28, 3);
             e.Property(x => x.UsageGpuMs).HasPrecision(28, 3);
+            e.Property(x => x.UsageCuRate).HasPrecision(28, 9);
+            e.Property(x => x.UsageGpuRate).HasPrecision(28, 9);
         });
         modelBuilder.Entity<JobRow>(e =>
         {

@@ -114,6 +114,12 @@ public sealed class ClusterRow
     public decimal UsageGpuMs { get; set; }
     /// <summary>When the nodes in <see cref="NodesJson"/> were observed; the next observation charges them up to its own time.</summary>
     public long? UsageObservedAt { get; set; }
+    /// <summary>
+    /// CU- and GPU-milliseconds per millisecond of the nodes in <see cref="NodesJson"/> that run: what a List adds to
+    /// the charge for the time since <see cref="UsageObservedAt"/>. Null for a row observed before it was stored.
+    /// </summary>
+    public decimal? UsageCuRate { get; set; }
+    public decimal? UsageGpuRate { get; set; }
     /// <summary>Idle stop: the last time Ray reported a running job or a connected driver (or the instance started).</summary>
     public long? LastBusyAt { get; set; }
 

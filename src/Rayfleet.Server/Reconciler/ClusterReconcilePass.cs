@@ -85,7 +85,7 @@ public sealed partial class ClusterReconcilePass(
         if (row.State == ClusterState.Error)
         {
             await db.SaveChangesAsync(ct);
-            return PassResult.Done; // stays until Stop, Start or Delete
+            return Settle(PassResult.Done, provider); // stays until Stop, Start or Delete
         }
 
         var runSpec = ClusterSpec.FromJson(row.RunSpecJson);
@@ -95,7 +95,7 @@ public sealed partial class ClusterReconcilePass(
             row.State = ClusterState.Error;
             row.Message = $"Release version '{runSpec.DisplayReleaseVersion}' is no longer in the catalogue. Update the cluster to a listed version and start it again.";
             await db.SaveChangesAsync(ct);
-            return PassResult.Done;
+            return Settle(PassResult.Done, provider);
         }
 
         var admitted = Replicas(row.AdmittedReplicasJson);
@@ -110,6 +110,7 @@ public sealed partial class ClusterReconcilePass(
                 row.State = decision.Verdict == AdmissionVerdict.NeverFits ? ClusterState.Error : ClusterState.Starting;
                 row.Message = decision.Admitted ? "Admitted; starting the nodes." : decision.Message;
                 await db.SaveChangesAsync(ct);
+                lease.Committed();
                 if (!decision.Admitted)
                 {
                     LogWaiting(logger, row.Id, decision.Message);
@@ -122,6 +123,7 @@ public sealed partial class ClusterReconcilePass(
             if (decision.Admitted)
             {
                 await db.SaveChangesAsync(ct);
+                lease.Committed();
                 return new PassResult(TimeSpan.Zero, IsShrink(admitted, target) ? await WaitingInAsync(row.WorkspaceId, ct) : []);
             }
             scaleMessage = ScaleUpMessage(decision);
@@ -181,13 +183,23 @@ public sealed partial class ClusterReconcilePass(
             if (row.State == ClusterState.Running && await IdleStopAsync(row, runSpec, provider, ct) is { } idleCheck)
                 requeue = requeue is { } r && r < idleCheck ? r : idleCheck;
             await db.SaveChangesAsync(ct);
+            autoscale?.Committed();
         }
         finally
         {
             autoscale?.Dispose();
         }
-        return new PassResult(row.State == ClusterState.Error ? null : requeue, wake);
+        var result = new PassResult(row.State == ClusterState.Error ? null : requeue, wake);
+        // Running with nothing to look at again and no scale-up waiting for capacity: only a change can need a pass.
+        return requeue is null && scaleMessage is null && row.State is ClusterState.Running or ClusterState.Error ? Settle(result, provider) : result;
     }
+
+    /// <summary>
+    /// Marks a result that leaves the cluster settled when its provider reports changes on its own
+    /// (<see cref="IClusterChangeSource"/>): the periodic resync then leaves it to those reports.
+    /// </summary>
+    private static PassResult Settle(PassResult result, IClusterProvider provider) =>
+        provider is IClusterChangeSource ? result with { Settled = true } : result;
 
     /// <summary>
     /// Idle stop (README, "Idle stop"): a running cluster whose <c>extraParam.idleStopSeconds</c> is set is stopped
@@ -248,6 +260,7 @@ public sealed partial class ClusterReconcilePass(
         db.Demands.RemoveRange(await db.Demands.Where(d => d.ClusterId == row.Id).ToListAsync(ct));
         db.Clusters.Remove(row);
         await db.SaveChangesAsync(ct);
+        if (released) await admission.ReleasedAsync(row.WorkspaceId);
         LogDeleted(logger, row.Id);
         return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
     }
@@ -268,7 +281,8 @@ public sealed partial class ClusterReconcilePass(
         row.Modified = false;
         ClearNodes(row);
         await db.SaveChangesAsync(ct);
-        return new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []);
+        if (released) await admission.ReleasedAsync(row.WorkspaceId);
+        return Settle(new PassResult(null, released ? await WaitingInAsync(row.WorkspaceId, ct) : []), provider);
     }
 
     /// <summary>True once nothing of the listed instances is left.</summary>

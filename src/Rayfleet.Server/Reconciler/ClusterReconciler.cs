@@ -36,6 +36,17 @@ public sealed partial class ClusterReconciler(
     /// <summary>Clusters queued or in a pass right now.</summary>
     public int QueueLength => _queue.Count;
 
+    /// <summary>
+    /// Clusters whose last pass left them settled on a provider that reports its changes (a watch, the simulated
+    /// provider's timers): the periodic resync does not pass them again, as a client-go informer's resync does not
+    /// re-fetch what its watch keeps current. A change of theirs comes through the API or the provider's report.
+    /// Held in memory only: the first resync after a start passes every cluster, which also re-arms the reports.
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte> _settled = new(StringComparer.Ordinal);
+
+    /// <summary>Clusters the periodic resync leaves to their provider's change reports.</summary>
+    public int SettledCount => _settled.Count;
+
     /// <summary>Clusters with a later look scheduled.</summary>
     public int PendingRequeues => _queue.PendingCount;
 
@@ -96,7 +107,10 @@ public sealed partial class ClusterReconciler(
 
             // In admission order, so that waiting clusters are looked at first-come first-served.
             var clusters = await db.Clusters.AsNoTracking().OrderBy(c => c.QueuedAt).ThenBy(c => c.Id).Select(c => new { c.Id, c.InstanceId }).ToListAsync(ct);
-            foreach (var c in clusters) _queue.Add(c.Id);
+            var present = clusters.Select(c => c.Id).ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in _settled.Keys.Where(id => !present.Contains(id)).ToList()) _settled.TryRemove(gone, out _);
+            foreach (var c in clusters)
+                if (!_settled.ContainsKey(c.Id)) _queue.Add(c.Id);
 
             // An instance is owned only by the cluster whose current instance it is; a crash between a Start and the
             // stop of the instance before it, or between a delete and the removal of its row, leaves such leftovers.
@@ -154,6 +168,8 @@ public sealed partial class ClusterReconciler(
                     foreach (var woken in result.Wake) _queue.Add(woken);
                     result = await PassAsync(key, ct);
                 }
+                if (result.Settled) _settled[key] = 0;
+                else _settled.TryRemove(key, out _);
                 _queue.Forget(key);
                 _queue.Done(key);
                 if (result.RequeueAfter is { } delay) _queue.AddAfter(key, delay);
@@ -166,12 +182,14 @@ public sealed partial class ClusterReconciler(
             }
             catch (DbUpdateConcurrencyException)
             {
+                _settled.TryRemove(key, out _);
                 // Someone wrote the row since this pass read it: look again at once with what is there now.
                 _queue.Done(key);
                 _queue.Add(key);
             }
             catch (Exception ex)
             {
+                _settled.TryRemove(key, out _);
                 _queue.Done(key);
                 var delay = _queue.AddRateLimited(key);
                 LogPassFailed(logger, ex, key, _queue.Failures(key), delay);
@@ -212,5 +230,8 @@ public sealed partial class ClusterReconciler(
 
 public sealed record PassResult(TimeSpan? RequeueAfter, IReadOnlyList<string> Wake)
 {
+    /// <summary>Nothing left to do until something changes, and the provider reports its changes (see ClusterReconciler).</summary>
+    public bool Settled { get; init; }
+
     public static readonly PassResult Done = new(null, []);
 }

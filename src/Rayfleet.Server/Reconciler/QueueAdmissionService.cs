@@ -12,9 +12,27 @@ namespace Rayfleet.Server.Reconciler;
 /// committed (<see cref="AdmissionLease"/>), so parallel passes can never over-admit a queue. (One process: a later
 /// store shared by replicas needs a database lock here instead.)
 /// </summary>
+/// <remarks>
+/// What a workspace's admitted clusters hold is summed from the store once and then kept, under the gate, in step
+/// with the grants committed since (every reservation is written by a pass that holds a lease, and a release makes the
+/// next decision sum again). Summing every reservation for every decision made a burst of n creates cost n² row
+/// reads, all of them behind the one gate.
+/// </remarks>
 public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
+
+    /// <summary>Per workspace and queue, what committed reservations hold; read and written only under the gate.</summary>
+    private readonly Dictionary<string, Dictionary<string, Amount>> _held = new(StringComparer.Ordinal);
+
+    /// <summary>A queue amount as the reservation rows store it, so that kept sums equal the store's to the unit.</summary>
+    internal readonly record struct Amount(long MilliCpu, long MemoryBytes, long MilliCu, long Gpu)
+    {
+        public static Amount Of(QueueAmountRow r) => new(r.MilliCpu, r.MemoryBytes, r.MilliCu, r.Gpu);
+        public static Amount operator +(Amount a, Amount b) => new(a.MilliCpu + b.MilliCpu, a.MemoryBytes + b.MemoryBytes, a.MilliCu + b.MilliCu, a.Gpu + b.Gpu);
+        public static Amount operator -(Amount a, Amount b) => new(a.MilliCpu - b.MilliCpu, a.MemoryBytes - b.MemoryBytes, a.MilliCu - b.MilliCu, a.Gpu - b.Gpu);
+        public Resources ToResources() => new(MilliCpu, MemoryBytes, MilliCu / 1000m, (int)Gpu);
+    }
 
     public void Dispose() => _gate.Dispose();
 
@@ -71,42 +89,106 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
         {
             var own = await db.Reservations.Where(r => r.ClusterId == row.Id).ToListAsync(ct);
             var admitted = row.AdmittedReplicasJson is not null;
-            var held = new QueueDemand();
-            foreach (var r in own) held.Add(r.QueueName, new Resources(r.MilliCpu, r.MemoryBytes, r.MilliCu / 1000m, r.Gpu));
+            var ownHeld = new QueueDemand();
+            foreach (var r in own) ownHeld.Add(r.QueueName, new Resources(r.MilliCpu, r.MemoryBytes, r.MilliCu / 1000m, r.Gpu));
             var demand = catalogs.Demand(runSpec, row.Provider, replicas);
             var capacities = await CapacitiesAsync(db, row.WorkspaceId, ct);
-            var used = await UsedAsync(db, row.WorkspaceId, row.Id, ct);
+            var held = await HeldAsync(db, row.WorkspaceId, ct);
+            var used = new QueueDemand();
+            foreach (var (queue, amount) in held)
+                used.Add(queue, (amount - own.Where(r => r.QueueName == queue).Aggregate(default(Amount), (sum, r) => sum + Amount.Of(r))).ToResources());
 
-            var growing = demand.ByQueue.Where(kv => kv.Value.Cu > held.For(kv.Key).Cu || kv.Value.Gpu > held.For(kv.Key).Gpu)
+            var growing = demand.ByQueue.Where(kv => kv.Value.Cu > ownHeld.For(kv.Key).Cu || kv.Value.Gpu > ownHeld.For(kv.Key).Gpu)
                 .Select(kv => kv.Key).ToList();
             var ahead = new QueueDemand();
             if (growing.Count > 0)
             {
-                // Everyone still waiting is ahead of a running cluster's scale-up; for a waiting cluster, those who asked earlier.
-                var waiting = Waiting(db, row.WorkspaceId).Where(c => c.Id != row.Id);
-                if (!admitted)
-                    waiting = waiting.Where(c => c.QueuedAt < row.QueuedAt || (c.QueuedAt == row.QueuedAt && string.Compare(c.Id, row.Id) < 0));
-                var sums = await db.Demands.AsNoTracking()
-                    .Where(d => growing.Contains(d.QueueName) && waiting.Any(c => c.Id == d.ClusterId))
-                    .GroupBy(d => d.QueueName)
-                    .Select(g => new { Queue = g.Key, Cpu = g.Sum(d => d.MilliCpu), Mem = g.Sum(d => d.MemoryBytes), Cu = g.Sum(d => d.MilliCu), Gpu = g.Sum(d => d.Gpu) })
-                    .ToListAsync(ct);
-                foreach (var s in sums) ahead.Add(s.Queue, new Resources(s.Cpu, s.Mem, s.Cu / 1000m, s.Gpu));
+                // Everyone still waiting is ahead of a running cluster's scale-up; for a waiting cluster, those who asked
+                // earlier. From the waiting clusters to their demand rows, on the index of waiting clusters only: the
+                // clusters admitted before do not count, and are not read.
+                var queuedAt = admitted ? long.MaxValue : row.QueuedAt;
+                var sums = await db.Database.SqlQuery<AheadSum>($"""
+                    SELECT d."QueueName" AS "Queue", SUM(d."MilliCpu") AS "Cpu", SUM(d."MemoryBytes") AS "Mem", SUM(d."MilliCu") AS "Cu", SUM(d."Gpu") AS "Gpu"
+                    FROM "clusters" AS c INDEXED BY "IX_clusters_Waiting"
+                    JOIN "cluster_demands" AS d ON d."ClusterId" = c."Id"
+                    WHERE c."WorkspaceId" = {row.WorkspaceId} AND c."AdmittedReplicasJson" IS NULL AND c."DesiredRunning" AND NOT c."Deleted"
+                      AND (c."State" IS NULL OR c."State" <> {ClusterState.Error}) AND c."Id" <> {row.Id}
+                      AND (c."QueuedAt" < {queuedAt} OR (c."QueuedAt" = {queuedAt} AND c."Id" < {row.Id}))
+                    GROUP BY d."QueueName"
+                    """).ToListAsync(ct);
+                foreach (var s in sums.Where(s => growing.Contains(s.Queue))) ahead.Add(s.Queue, new Resources(s.Cpu, s.Mem, s.Cu / 1000m, (int)s.Gpu));
             }
 
             var decision = QueueAdmission.Decide(demand, capacities, used, ahead);
+            Dictionary<string, Amount>? change = null;
             if (decision.Admitted)
             {
                 db.Reservations.RemoveRange(own);
-                db.Reservations.AddRange(AmountRows<ReservationRow>(row.Id, row.WorkspaceId, demand));
+                var granted = AmountRows<ReservationRow>(row.Id, row.WorkspaceId, demand).ToList();
+                db.Reservations.AddRange(granted);
                 row.AdmittedReplicasJson = JsonSerializer.Serialize(replicas);
+                change = new Dictionary<string, Amount>(StringComparer.Ordinal);
+                foreach (var r in granted) change[r.QueueName] = change.GetValueOrDefault(r.QueueName) + Amount.Of(r);
+                foreach (var r in own) change[r.QueueName] = change.GetValueOrDefault(r.QueueName) - Amount.Of(r);
             }
-            return new AdmissionLease(decision, _gate);
+            return new AdmissionLease(decision, this, row.WorkspaceId, change);
         }
         catch
         {
             _gate.Release();
             throw;
+        }
+    }
+
+    private sealed record AheadSum(string Queue, long Cpu, long Mem, long Cu, long Gpu);
+
+    /// <summary>What the workspace's reservations hold per queue: kept, or summed from the store when not. Under the gate.</summary>
+    private async Task<Dictionary<string, Amount>> HeldAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct)
+    {
+        if (_held.TryGetValue(workspaceId, out var kept)) return kept;
+        var sums = await db.Reservations.AsNoTracking()
+            .Where(r => r.WorkspaceId == workspaceId)
+            .GroupBy(r => r.QueueName)
+            .Select(g => new { Queue = g.Key, Cpu = g.Sum(r => r.MilliCpu), Mem = g.Sum(r => r.MemoryBytes), Cu = g.Sum(r => r.MilliCu), Gpu = g.Sum(r => (long)r.Gpu) })
+            .ToListAsync(ct);
+        var held = sums.ToDictionary(s => s.Queue, s => new Amount(s.Cpu, s.Mem, s.Cu, s.Gpu), StringComparer.Ordinal);
+        _held[workspaceId] = held;
+        return held;
+    }
+
+    /// <summary>Ends a lease, still under the gate: a committed grant moves the kept sums; one not committed drops them.</summary>
+    internal void Finish(string workspaceId, Dictionary<string, Amount>? change, bool committed)
+    {
+        try
+        {
+            if (change is null) return;
+            if (!committed || !_held.TryGetValue(workspaceId, out var held))
+            {
+                _held.Remove(workspaceId);
+                return;
+            }
+            foreach (var (queue, delta) in change) held[queue] = held.GetValueOrDefault(queue) + delta;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// To be called once a release staged by <see cref="StageReleaseAsync"/> is committed: the next decision in the
+    /// workspace sums its reservations again. Waits for the gate even when the pass is being cancelled.
+    /// </summary>
+    public async Task ReleasedAsync(string workspaceId)
+    {
+        await _gate.WaitAsync(CancellationToken.None);
+        try
+        {
+            _held.Remove(workspaceId);
+        }
+        finally
+        {
+            _gate.Release();
         }
     }
 
@@ -127,15 +209,33 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
     }
 }
 
-/// <summary>An admission decision whose grant, if any, is staged but not saved: disposing it lets the next decision in.</summary>
-public sealed class AdmissionLease(AdmissionDecision decision, SemaphoreSlim gate) : IDisposable
+/// <summary>
+/// An admission decision whose grant, if any, is staged but not saved: the caller says <see cref="Committed"/> after
+/// the save that holds it, and disposing it lets the next decision in.
+/// </summary>
+public sealed class AdmissionLease : IDisposable
 {
+    private readonly QueueAdmissionService _owner;
+    private readonly string _workspaceId;
+    private readonly Dictionary<string, QueueAdmissionService.Amount>? _change;
+    private bool _committed;
     private int _released;
 
-    public AdmissionDecision Decision { get; } = decision;
+    internal AdmissionLease(AdmissionDecision decision, QueueAdmissionService owner, string workspaceId, Dictionary<string, QueueAdmissionService.Amount>? change)
+    {
+        Decision = decision;
+        _owner = owner;
+        _workspaceId = workspaceId;
+        _change = change;
+    }
+
+    public AdmissionDecision Decision { get; }
+
+    /// <summary>The save that holds the staged grant succeeded.</summary>
+    public void Committed() => _committed = true;
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _released, 1) == 0) gate.Release();
+        if (Interlocked.Exchange(ref _released, 1) == 0) _owner.Finish(_workspaceId, _change, _committed);
     }
 }

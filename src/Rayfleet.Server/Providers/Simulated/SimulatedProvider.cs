@@ -26,7 +26,11 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
 
     public string Name => ProviderNames.Simulated;
 
-    public void Dispose() => _gates.Dispose();
+    public void Dispose()
+    {
+        DisposeReports();
+        _gates.Dispose();
+    }
 
     public async Task<ProviderObservation> ApplyAsync(ProviderClusterRequest request, CancellationToken cancellationToken)
     {
@@ -126,6 +130,8 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
                 ObservedPhase.Ready => "Running on the simulated provider: no Ray processes exist.",
                 _ => $"Simulated provider: {state.Nodes.Count(n => n.ReadyAt > now)} of {state.Nodes.Count} nodes still starting.",
             };
+            var next = phase == ObservedPhase.Failed || nextEvent is null ? (TimeSpan?)null : TimeSpan.FromMilliseconds(nextEvent.Value - now);
+            var reported = ReportAfter(request.InstanceId, request.ClusterId, next);
             var baseUrl = $"http://{EndpointHost}/{request.ClusterId}";
             return new ProviderObservation
             {
@@ -138,7 +144,7 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
                     JobUrl: baseUrl + "/jobs",
                     JobUrlInner: baseUrl + "/jobs",
                     GrpcEndpoint: $"ray://{request.InstanceId}.{EndpointHost}:10001"),
-                RequeueAfter = phase == ObservedPhase.Failed || nextEvent is null ? null : TimeSpan.FromMilliseconds(nextEvent.Value - now),
+                RequeueAfter = reported ? null : next,
             };
         }
     }
@@ -161,6 +167,7 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
                 // Jobs first: a crash in between leaves the instance file, so the repeated call finishes the job.
                 DeleteJobs(instanceId);
                 File.Delete(PathOf(instanceId));
+                DisarmReports(instanceId);
                 return true;
             }
             Save(state);

@@ -234,8 +234,16 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                         .HasPrecision(28, 3)
                         .HasColumnType("TEXT");
 
+                    b.Property<decimal?>("UsageCuRate")
+                        .HasPrecision(28, 9)
+                        .HasColumnType("TEXT");
+
                     b.Property<decimal>("UsageGpuMs")
                         .HasPrecision(28, 3)
+                        .HasColumnType("TEXT");
+
+                    b.Property<decimal?>("UsageGpuRate")
+                        .HasPrecision(28, 9)
                         .HasColumnType("TEXT");
 
                     b.Property<long?>("UsageObservedAt")
@@ -254,6 +262,9 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
                     b.HasIndex("WorkspaceId", "DesiredRunning", "QueuedAt");
 
                     b.HasIndex("WorkspaceId", "CreateTime", "Id", "Deleted");
+
+                    b.HasIndex(new[] { "WorkspaceId", "QueuedAt", "Id" }, "IX_clusters_Waiting")
+                        .HasFilter("\"AdmittedReplicasJson\" IS NULL AND \"DesiredRunning\" AND NOT \"Deleted\"");
 
                     b.ToTable("clusters", null, t =>
                         {
