@@ -8,8 +8,11 @@ namespace Rayfleet.Server.Api;
 
 internal static class ApiSupport
 {
+    /// <summary>The workspace, from the service's <see cref="WorkspaceCache"/> (a context outside the service reads the store).</summary>
     public static async Task<WorkspaceRow> RequireWorkspaceAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct) =>
-        await db.Workspaces.AsNoTracking().FirstOrDefaultAsync(w => w.Id == workspaceId, ct)
+        await (db.WorkspaceCache is { } cache
+            ? cache.FindAsync(db, workspaceId, ct)
+            : db.Workspaces.AsNoTracking().FirstOrDefaultAsync(w => w.Id == workspaceId, ct))
         ?? throw WorkspaceNotFound(workspaceId);
 
     /// <summary>

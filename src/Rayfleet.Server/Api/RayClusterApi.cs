@@ -118,20 +118,26 @@ public static class RayClusterApi
         }
     }
 
+    /// <summary>A cluster with the names of its creator and last modifier.</summary>
+    private sealed record ClusterWithNames(ClusterRow Row, string? CreatorName, string? ModifierName);
+
+    /// <summary>Get's query, translated once: the hot read skips EF's expression funcletizing and query-cache lookup.</summary>
+    private static readonly Func<RayfleetDbContext, string, string, CancellationToken, Task<ClusterWithNames?>> GetQuery =
+        EF.CompileAsyncQuery((RayfleetDbContext db, string workspaceId, string clusterId, CancellationToken ct) =>
+            db.Clusters.AsNoTracking()
+                .Where(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted)
+                .Select(c => new ClusterWithNames(
+                    c,
+                    db.Principals.Where(p => p.Id == c.Creator).Select(p => p.Name).FirstOrDefault(),
+                    db.Principals.Where(p => p.Id == c.Modifier).Select(p => p.Name).FirstOrDefault()))
+                .FirstOrDefault());
+
     public static async Task<IResult> Get(
         string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, TimeProvider time, CancellationToken ct)
     {
         // One query on the hit path: a live cluster of the workspace implies the workspace (a workspace with clusters,
         // tombstones included, cannot be deleted). Only a miss asks which of the two is missing.
-        var found = await db.Clusters.AsNoTracking()
-            .Where(c => c.Id == clusterId && c.WorkspaceId == workspaceId && !c.Deleted)
-            .Select(c => new
-            {
-                Row = c,
-                CreatorName = db.Principals.Where(p => p.Id == c.Creator).Select(p => p.Name).FirstOrDefault(),
-                ModifierName = db.Principals.Where(p => p.Id == c.Modifier).Select(p => p.Name).FirstOrDefault(),
-            })
-            .FirstOrDefaultAsync(ct);
+        var found = await GetQuery(db, workspaceId, clusterId, ct);
         if (found is null)
         {
             await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
@@ -260,7 +266,9 @@ public static class RayClusterApi
     internal static async Task<(ClusterSpec Spec, WorkspaceCatalog Catalog)> ValidateAsync(
         RayfleetDbContext db, Catalogs catalogs, WorkspaceRow workspace, RayClusterRequest request, CancellationToken ct)
     {
-        var catalog = await WorkspaceCatalog.LoadAsync(db, catalogs, workspace.Id, ct);
+        var catalog = db.WorkspaceCache is { } cache
+            ? await cache.CatalogAsync(db, workspace.Id, ct)
+            : await WorkspaceCatalog.LoadAsync(db, catalogs, workspace.Id, ct);
         var (spec, problems) = ClusterRules.Validate(request, catalog);
         // What KubeRay would refuse at reconcile time is refused here, where the caller sees it.
         if (workspace.Provider == ProviderNames.Kubernetes) problems = [.. problems, .. KubeRayRules.Check(request)];

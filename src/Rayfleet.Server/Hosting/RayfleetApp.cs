@@ -50,10 +50,15 @@ public static class RayfleetApp
         services.AddSingleton<IValidateOptions<RayfleetOptions>, RayfleetOptionsValidator>();
         services.AddSingleton<IValidateOptions<RayfleetOptions>, LocalProviderOptionsValidator>();
 
-        // Interceptors registered in the container join the store's own (tests use them for fault injection).
-        services.AddDbContext<RayfleetDbContext>((sp, o) => o
+        // Contexts are leased from a pool: building one per request (its EF service scope) cost more than most of its
+        // queries. Interceptors registered in the container join the store's own (tests use them for fault injection).
+        services.AddDbContextPool<RayfleetDbContext>((sp, o) => o
             .UseSqlite($"Data Source={Path.Combine(dataDirectory, "rayfleet.db")};Cache=Private;Pooling=True")
-            .AddInterceptors(sp.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>().Prepend(new SqlitePragmas())));
+            .AddInterceptors(sp.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>()
+                .Prepend(sp.GetRequiredService<WorkspaceCacheInvalidation>()).Prepend(new SqlitePragmas())));
+        // Workspace metadata read once, not per request; every save and commit of the store evicts what it changed.
+        services.AddSingleton<WorkspaceCache>();
+        services.AddSingleton<WorkspaceCacheInvalidation>();
 
         // One writer for every change of the service: group commit (Persistence/StoreWriter).
         services.AddSingleton<StoreWriter>();

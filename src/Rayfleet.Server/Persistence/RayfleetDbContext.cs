@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 
 namespace Rayfleet.Server.Persistence;
 
@@ -6,11 +7,32 @@ namespace Rayfleet.Server.Persistence;
 /// The store. <see cref="SaveChangesAsync(CancellationToken)"/> of a context made by the service's container goes
 /// through the <see cref="StoreWriter"/>, so every change of the service is group-committed by one writer; a context
 /// with a transaction of its own, or made without a writer (migrations, tests of the schema), saves directly.
+/// The service leases its contexts from EF Core's pool (<c>AddDbContextPool</c>): a request does not build one.
 /// </summary>
-public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> options, StoreWriter? writer = null) : DbContext(options)
+public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> options) : DbContext(options)
 {
-    /// <summary>Set on the writer's own context: its saves are the batch's, never queued again.</summary>
-    internal bool IsWriter { get; set; }
+    private IServiceProvider? _services;
+    private bool _servicesLooked;
+
+    /// <summary>Set on the writer's own context (never a pooled one): its saves are the batch's, never queued again.</summary>
+    internal bool IsWriter { get; init; }
+
+    /// <summary>The container's services, when the options came from the container (a pooled context keeps them).</summary>
+    private IServiceProvider? Services
+    {
+        get
+        {
+            if (_servicesLooked) return _services;
+            _services = this.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.ApplicationServiceProvider;
+            _servicesLooked = true;
+            return _services;
+        }
+    }
+
+    private StoreWriter? Writer => Services?.GetService<StoreWriter>();
+
+    /// <summary>The service's cache of workspace metadata; null on a context made outside the container.</summary>
+    internal WorkspaceCache? WorkspaceCache => Services?.GetService<WorkspaceCache>();
 
     public DbSet<WorkspaceRow> Workspaces => Set<WorkspaceRow>();
     public DbSet<QueueRow> Queues => Set<QueueRow>();
@@ -169,7 +191,7 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
 
     public override async Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
     {
-        if (writer is null || IsWriter || Database.CurrentTransaction is not null) return await SaveDirectAsync(cancellationToken);
+        if (IsWriter || Database.CurrentTransaction is not null || Writer is not { } writer) return await SaveDirectAsync(cancellationToken);
         ChangeTracker.DetectChanges();
         var count = ChangeTracker.Entries().Count(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted);
         await writer.SaveAsync(this);

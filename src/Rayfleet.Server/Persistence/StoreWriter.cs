@@ -21,16 +21,16 @@ public sealed partial class StoreWriter : IAsyncDisposable
     /// <summary>Units in one commit at most: a bound on the transaction, not on throughput (the next batch follows at once).</summary>
     public const int MaxBatch = 256;
 
-    private readonly IServiceScopeFactory _scopes;
+    private readonly IServiceProvider _services;
     private readonly ILogger<StoreWriter> _logger;
     private readonly Channel<Unit> _units = Channel.CreateUnbounded<Unit>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Task _loop;
     private long _commits;
     private long _written;
 
-    public StoreWriter(IServiceScopeFactory scopes, ILogger<StoreWriter> logger)
+    public StoreWriter(IServiceProvider services, ILogger<StoreWriter> logger)
     {
-        _scopes = scopes;
+        _services = services;
         _logger = logger;
         // The loop must not carry the ambient state (request, activity, log scopes) of whoever resolved the writer first.
         using (ExecutionContext.SuppressFlow()) _loop = Task.Run(LoopAsync);
@@ -109,7 +109,6 @@ public sealed partial class StoreWriter : IAsyncDisposable
 
     private async Task LoopAsync()
     {
-        AsyncServiceScope? scope = null;
         RayfleetDbContext? db = null;
         var batch = new List<Unit>(MaxBatch);
         try
@@ -121,23 +120,22 @@ public sealed partial class StoreWriter : IAsyncDisposable
                 if (batch.Count == 0) continue;
                 if (db is null)
                 {
-                    scope = _scopes.CreateAsyncScope();
-                    db = scope.Value.ServiceProvider.GetRequiredService<RayfleetDbContext>();
-                    db.IsWriter = true;
+                    // Its own context, not one leased from the pool: it lives as long as the writer.
+                    db = new RayfleetDbContext(_services.GetRequiredService<DbContextOptions<RayfleetDbContext>>()) { IsWriter = true };
                     // Savepoints are the writer's, one per unit; EF's own around each SaveChanges would double them.
                     db.Database.AutoSavepointsEnabled = false;
                 }
                 if (!await RunBatchAsync(db, batch))
                 {
                     // The connection or the context may be in any state after a failed commit: start again from fresh ones.
-                    await scope!.Value.DisposeAsync();
-                    (scope, db) = (null, null);
+                    await db.DisposeAsync();
+                    db = null;
                 }
             }
         }
         finally
         {
-            if (scope is { } s) await s.DisposeAsync();
+            if (db is not null) await db.DisposeAsync();
         }
     }
 
