@@ -73,8 +73,12 @@ public static class BenchRun
         var resources = ProcessFigures.WatchAsync(window, ct);
         await window.UntilMeasureAsync(ct);
         var passesBefore = host.Reconciler.PassCount;
+        var (commitsBefore, unitsBefore) = host.Writer.Counts;
+        var busyBefore = host.Writer.Busy;
+        var committingBefore = host.Writer.Committing;
         await window.UntilEndAsync(ct);
         var passes = host.Reconciler.PassCount - passesBefore;
+        var (commitsAfter, unitsAfter) = host.Writer.Counts;
         var backlog = host.Reconciler.QueueLength;
 
         return new ServicePhase
@@ -84,6 +88,10 @@ public static class BenchRun
             Resources = await resources,
             ReconcilePassesInWindow = passes,
             ReconcileBacklogAtEnd = backlog,
+            WriterCommits = commitsAfter - commitsBefore,
+            WriterUnits = unitsAfter - unitsBefore,
+            WriterBusy = host.Writer.Busy - busyBefore,
+            WriterCommitting = host.Writer.Committing - committingBefore,
         };
     }
 }
@@ -138,6 +146,11 @@ public sealed record ServicePhase
     public long ReconcilePassesInWindow { get; init; }
     /// <summary>Clusters queued for, or in, a reconcile pass when the window closed.</summary>
     public int ReconcileBacklogAtEnd { get; init; }
+    /// <summary>The store writer in the window: commits, the changes they held, and the time it spent on them.</summary>
+    public long WriterCommits { get; init; }
+    public long WriterUnits { get; init; }
+    public TimeSpan WriterBusy { get; init; }
+    public TimeSpan WriterCommitting { get; init; }
 }
 
 public sealed record BaselinePhase

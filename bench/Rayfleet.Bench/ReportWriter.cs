@@ -26,6 +26,11 @@ public static class ReportWriter
         output.WriteLine(Line("GetRayCluster", load.Get, load.GetErrors));
         output.WriteLine(F("  {0,-18}{1,10:0.0}", "all", load.Create.PerSecond + load.Get.PerSecond));
         output.WriteLine($"  reconciler: {report.Service.ReconcilePassesInWindow} passes in the window, {report.Service.ReconcileBacklogAtEnd} clusters queued or in a pass at its end; {load.ClustersCreated} clusters created in all");
+        var service = report.Service;
+        output.WriteLine(F("  store writer: {0} commits holding {1} changes ({2:0.0} per commit), busy {3:0.0} s of the {4} s window, {6:0.0} s of it in commits ({5:0.00} ms per change)",
+            service.WriterCommits, service.WriterUnits, service.WriterCommits == 0 ? 0 : (double)service.WriterUnits / service.WriterCommits,
+            service.WriterBusy.TotalSeconds, report.Settings.DurationSeconds, service.WriterUnits == 0 ? 0 : service.WriterBusy.TotalMilliseconds / service.WriterUnits,
+            service.WriterCommitting.TotalSeconds));
         output.WriteLine(Cpu(resources));
         output.WriteLine(F("  memory: peak working set {0:0.0} MiB; GC heap {1:0.0} MiB at the end (max sampled {2:0.0} MiB); allocated {3:0.0} MiB in the window ({4:0.0} KiB per request); GCs gen0/1/2 {5}/{6}/{7}, pause {8:0.0} ms",
             MiB(resources.PeakWorkingSetBytes), MiB(resources.GcHeapSizeBytes), MiB(resources.MaxSampledGcHeapBytes), MiB(resources.AllocatedBytes),

@@ -12,6 +12,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Rayfleet.Core.Signing;
 using Rayfleet.Server.Hosting;
+using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Reconciler;
 
 namespace Rayfleet.Bench;
@@ -34,6 +35,8 @@ public sealed class ServiceHost : IAsyncDisposable
     public string DatabasePath { get; }
 
     public ClusterReconciler Reconciler => _app.Services.GetRequiredService<ClusterReconciler>();
+
+    public StoreWriter Writer => _app.Services.GetRequiredService<StoreWriter>();
 
     /// <param name="contentRoot">An empty folder, so that no appsettings.json is picked up by chance: the settings
     /// below are all there is. Not the data folder, whose every write the content root's file watcher would see.</param>

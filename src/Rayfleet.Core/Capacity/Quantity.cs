@@ -1,14 +1,10 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 
 namespace Rayfleet.Core.Capacity;
 
 /// <summary>Parses the quantities of the wire: cpu as cores or millicores, memory as Kubernetes quantities.</summary>
-public static partial class Quantity
+public static class Quantity
 {
-    [GeneratedRegex(@"^(?<num>(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)(?<suffix>Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?\z", RegexOptions.CultureInvariant)]
-    private static partial Regex QuantityPattern();
-
     /// <summary>Cores ("2", "0.5") or millicores ("500m") to millicores; null when invalid, zero or negative.</summary>
     public static long? ParseCpuMillis(string? text)
     {
@@ -60,16 +56,57 @@ public static partial class Quantity
         }
     }
 
+    /// <summary>
+    /// Splits a Kubernetes quantity into its number (<c>12</c>, <c>0.5</c>, <c>.5</c>, <c>1e3</c>) and suffix: a string
+    /// that ends in a letter carries a suffix, since a number ends in a digit or a point. No allocation: every create
+    /// parses a few of these.
+    /// </summary>
     private static bool TryParse(string? text, out decimal value, out string suffix)
     {
         value = 0;
         suffix = "";
         if (string.IsNullOrWhiteSpace(text) || text.Length > 64) return false;
-        var match = QuantityPattern().Match(text);
-        if (!match.Success) return false;
-        suffix = match.Groups["suffix"].Value;
-        return decimal.TryParse(match.Groups["num"].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out value)
+        var span = text.AsSpan();
+        var suffixLength = span[^1] == 'i' ? 2 : char.IsAsciiLetter(span[^1]) ? 1 : 0;
+        if (suffixLength > span.Length) return false;
+        suffix = suffixLength == 0 ? "" : text[^suffixLength..] switch
+        {
+            "Ki" => "Ki", "Mi" => "Mi", "Gi" => "Gi", "Ti" => "Ti", "Pi" => "Pi", "Ei" => "Ei",
+            "m" => "m", "k" => "k", "M" => "M", "G" => "G", "T" => "T", "P" => "P", "E" => "E",
+            _ => "?",
+        };
+        var number = span[..^suffixLength];
+        return suffix != "?" && IsNumber(number)
+               && decimal.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out value)
                && value > 0;
+    }
+
+    /// <summary><c>(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?</c> over ASCII digits.</summary>
+    private static bool IsNumber(ReadOnlySpan<char> s)
+    {
+        var i = 0;
+        var whole = Digits(s, ref i);
+        var fraction = 0;
+        if (i < s.Length && s[i] == '.')
+        {
+            i++;
+            fraction = Digits(s, ref i);
+        }
+        if (whole == 0 && fraction == 0) return false;
+        if (i < s.Length && s[i] is 'e' or 'E')
+        {
+            i++;
+            if (i < s.Length && s[i] is '+' or '-') i++;
+            if (Digits(s, ref i) == 0) return false;
+        }
+        return i == s.Length;
+    }
+
+    private static int Digits(ReadOnlySpan<char> s, ref int i)
+    {
+        var start = i;
+        while (i < s.Length && char.IsAsciiDigit(s[i])) i++;
+        return i - start;
     }
 
     public static string FormatCores(long millis) =>

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
@@ -16,7 +17,18 @@ public static class Acs3Signature
 
     public static string HexSha256(ReadOnlySpan<byte> data) => Convert.ToHexStringLower(SHA256.HashData(data));
 
-    public static string HexSha256(string text) => HexSha256(Encoding.UTF8.GetBytes(text));
+    public static string HexSha256(string text)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
+        try
+        {
+            return HexSha256(buffer.AsSpan(0, Encoding.UTF8.GetBytes(text, buffer)));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
     /// <summary>
     /// The canonical request. <paramref name="rawPath"/> is the request target's path exactly as sent (still
@@ -25,15 +37,21 @@ public static class Acs3Signature
     public static string CanonicalRequest(
         string method, string rawPath, string rawQuery, IReadOnlyList<KeyValuePair<string, string>> signedHeaders, string payloadHash)
     {
-        var sb = new StringBuilder();
+        var sorted = signedHeaders.ToArray();
+        Array.Sort(sorted, static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        var sb = new StringBuilder(512);
         sb.Append(method.ToUpperInvariant()).Append('\n');
         sb.Append(CanonicalUri(rawPath)).Append('\n');
         sb.Append(CanonicalQuery(rawQuery)).Append('\n');
-        foreach (var (name, value) in signedHeaders.OrderBy(h => h.Key, StringComparer.Ordinal))
-            sb.Append(name).Append(':').Append(value.Trim()).Append('\n');
+        foreach (var (name, value) in sorted)
+            sb.Append(name).Append(':').Append(value.AsSpan().Trim()).Append('\n');
         sb.Append('\n');
-        sb.Append(string.Join(';', signedHeaders.Select(h => h.Key).OrderBy(h => h, StringComparer.Ordinal))).Append('\n');
-        sb.Append(payloadHash);
+        for (var i = 0; i < sorted.Length; i++)
+        {
+            if (i > 0) sb.Append(';');
+            sb.Append(sorted[i].Key);
+        }
+        sb.Append('\n').Append(payloadHash);
         return sb.ToString();
     }
 

@@ -90,7 +90,7 @@ public sealed partial class Acs3AuthenticationHandler(
             return (null, new(400, AuthCodes.TimestampExpired,
                 $"Specified time stamp or date value is expired: x-acs-date {dateText} is more than {_options.TimestampWindow.TotalMinutes:0} minutes from the server's time {now.UtcDateTime.ToString(Acs3Signature.DateFormat, CultureInfo.InvariantCulture)}.", akId));
 
-        var body = await ReadBodyAsync(context);
+        var body = await JsonBody.ReadBoundedAsync(context.Request);
         var bodyHash = Acs3Signature.HexSha256(body);
         var claimedHash = HeaderValue(request, "x-acs-content-sha256")!;
         if (!string.Equals(claimedHash, bodyHash, StringComparison.Ordinal))
@@ -123,15 +123,6 @@ public sealed partial class Acs3AuthenticationHandler(
     private Task<bool> RememberNonceAsync(HttpContext context, string akId, string nonce, DateTimeOffset from) =>
         context.RequestServices.GetRequiredService<NonceLedger>()
             .TryRecordAsync(akId, nonce, (from + _options.NonceRetention).ToUnixTimeMilliseconds());
-
-    private static async Task<byte[]> ReadBodyAsync(HttpContext context)
-    {
-        // Buffered so that the handler reads the same bytes again.
-        context.Request.EnableBuffering(bufferThreshold: 64 * 1024);
-        var body = await JsonBody.ReadBoundedAsync(context.Request);
-        context.Request.Body.Position = 0;
-        return body;
-    }
 
     private static string? HeaderValue(HttpRequest request, string name)
     {

@@ -1,4 +1,3 @@
-using Microsoft.EntityFrameworkCore;
 using Rayfleet.Server.Persistence;
 
 namespace Rayfleet.Server.Auth;
@@ -10,10 +9,11 @@ namespace Rayfleet.Server.Auth;
 /// </summary>
 public sealed class NonceLedger(StoreWriter writer)
 {
+    private const string Insert =
+        "INSERT INTO \"signature_nonces\" (\"AccessKeyId\", \"Nonce\", \"ExpiresAt\") VALUES (@p0, @p1, @p2) ON CONFLICT DO NOTHING";
+
     /// <summary>True when the nonce was not used before by this access key (and is now recorded); false for a replay.</summary>
     public Task<bool> TryRecordAsync(string accessKeyId, string nonce, long expiresAt) =>
         // Portable upsert (SQLite and PostgreSQL): no row inserted means the pair exists, i.e. a replay.
-        writer.WriteAsync(async db => await db.Database.ExecuteSqlInterpolatedAsync(
-            $"INSERT INTO \"signature_nonces\" (\"AccessKeyId\", \"Nonce\", \"ExpiresAt\") VALUES ({accessKeyId}, {nonce}, {expiresAt}) ON CONFLICT DO NOTHING") == 1,
-            atomic: true);
+        writer.WriteAsync(async db => await db.ExecutePreparedAsync(Insert, [accessKeyId, nonce, expiresAt]) == 1, atomic: true);
 }

@@ -100,10 +100,10 @@ public sealed class RamAuthorizationHandler : IAuthorizationHandler
 
     private static async Task<string?> BodyWorkspaceAsync(HttpContext context)
     {
-        context.Request.EnableBuffering(bufferThreshold: 64 * 1024, bufferLimit: RayfleetApp.MaxBodyBytes);
+        var body = await JsonBody.ReadBoundedAsync(context.Request);
         try
         {
-            using var doc = await JsonDocument.ParseAsync(context.Request.Body, new JsonDocumentOptions { MaxDepth = 32 }, context.RequestAborted);
+            using var doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 32 });
             return doc.RootElement.ValueKind == JsonValueKind.Object
                    && doc.RootElement.TryGetProperty("workspaceId", out var ws) && ws.ValueKind == JsonValueKind.String
                 ? ws.GetString()
@@ -112,10 +112,6 @@ public sealed class RamAuthorizationHandler : IAuthorizationHandler
         catch (JsonException)
         {
             return null; // the handler answers InvalidParameter.JSON
-        }
-        finally
-        {
-            context.Request.Body.Position = 0;
         }
     }
 }

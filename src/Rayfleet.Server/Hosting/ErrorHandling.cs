@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
 using Rayfleet.Core.Clusters;
@@ -125,22 +126,52 @@ public static class JsonBody
 
     /// <summary>
     /// The body, refused with RequestEntityTooLarge as soon as it is known to exceed 1 MiB: at once from
-    /// Content-Length, otherwise after reading one byte past the limit, never to the end.
+    /// Content-Length, otherwise after reading one byte past the limit, never to the end. Read once per request: the
+    /// signature check, a RAM policy that looks into the body and the handler all get the same bytes.
     /// </summary>
     public static async Task<byte[]> ReadBoundedAsync(HttpRequest request)
     {
+        var features = request.HttpContext.Features;
+        if (features.Get<ReadBody>() is { } read) return read.Bytes;
+        var bytes = await ReadOnceAsync(request);
+        features.Set(new ReadBody(bytes));
+        return bytes;
+    }
+
+    private static async Task<byte[]> ReadOnceAsync(HttpRequest request)
+    {
         const long limit = RayfleetApp.MaxBodyBytes;
-        if (request.ContentLength > limit) throw TooLarge();
-        using var buffer = new MemoryStream();
-        var chunk = new byte[16 * 1024];
-        int read;
-        while ((read = await request.Body.ReadAsync(chunk, request.HttpContext.RequestAborted)) > 0)
+        var ct = request.HttpContext.RequestAborted;
+        if (request.ContentLength is { } length)
         {
-            if (buffer.Length + read > limit) throw TooLarge();
-            buffer.Write(chunk, 0, read);
+            if (length > limit) throw TooLarge();
+            // The server holds the body to its Content-Length, so the exact buffer is all there is to read.
+            var exact = new byte[length];
+            var filled = 0;
+            int n;
+            while (filled < exact.Length && (n = await request.Body.ReadAsync(exact.AsMemory(filled), ct)) > 0) filled += n;
+            return filled == exact.Length ? exact : exact[..filled];
+        }
+        using var buffer = new MemoryStream();
+        var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > limit) throw TooLarge();
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
         }
         return buffer.ToArray();
     }
+
+    /// <summary>The request's body once read.</summary>
+    private sealed record ReadBody(byte[] Bytes);
 
     private static ApiException TooLarge() =>
         new(413, ErrorCodes.RequestEntityTooLarge, $"The request body is larger than {RayfleetApp.MaxBodyBytes / (1024 * 1024)} MiB.");
@@ -151,11 +182,10 @@ public static class JsonBody
             return new T();
         try
         {
-            using (var doc = JsonDocument.Parse(bytes, new JsonDocumentOptions { MaxDepth = Options.MaxDepth }))
-            {
-                if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                    throw new ApiException(400, ErrorCodes.InvalidJson, "The request body must be a JSON object.");
-            }
+            // The first token says whether it is an object; the deserializer checks the rest (depth included).
+            var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = Options.MaxDepth });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+                throw new ApiException(400, ErrorCodes.InvalidJson, "The request body must be a JSON object.");
             return JsonSerializer.Deserialize<T>(bytes, Options) ?? new T();
         }
         catch (JsonException ex)

@@ -1,4 +1,7 @@
+using System.Data.Common;
+using System.Globalization;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 
 namespace Rayfleet.Server.Persistence;
@@ -196,6 +199,56 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
         var count = ChangeTracker.Entries().Count(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted);
         await writer.SaveAsync(this);
         return count;
+    }
+
+    /// <summary>The writer's prepared statements by their SQL; they live as long as its context and connection.</summary>
+    private Dictionary<string, DbCommand>? _prepared;
+
+    /// <summary>
+    /// The writer's statement for <paramref name="sql"/>, made by <paramref name="create"/> on first use and kept
+    /// prepared on the writer's connection, enlisted in its current transaction: the statements that every request
+    /// writes skip EF's command building and the database's parse.
+    /// </summary>
+    internal DbCommand Prepared(string sql, Func<DbConnection, DbCommand> create)
+    {
+        if (!IsWriter) throw new InvalidOperationException("Prepared statements belong to the store writer's context.");
+        _prepared ??= new Dictionary<string, DbCommand>(StringComparer.Ordinal);
+        if (!_prepared.TryGetValue(sql, out var command))
+        {
+            command = create(Database.GetDbConnection());
+            _prepared[sql] = command;
+        }
+        command.Transaction = Database.CurrentTransaction?.GetDbTransaction();
+        return command;
+    }
+
+    /// <summary>Runs <paramref name="sql"/> (parameters <c>@p0</c>, <c>@p1</c>, …) as a prepared statement of the writer.</summary>
+    internal Task<int> ExecutePreparedAsync(string sql, object?[] values)
+    {
+        var command = Prepared(sql, connection =>
+        {
+            var created = connection.CreateCommand();
+            created.CommandText = sql;
+            for (var i = 0; i < values.Length; i++)
+            {
+                var parameter = created.CreateParameter();
+                parameter.ParameterName = "@p" + i.ToString(CultureInfo.InvariantCulture);
+                created.Parameters.Add(parameter);
+            }
+            return created;
+        });
+        for (var i = 0; i < values.Length; i++) command.Parameters[i].Value = values[i] ?? DBNull.Value;
+        return command.ExecuteNonQueryAsync();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (_prepared is not null)
+        {
+            foreach (var command in _prepared.Values) await command.DisposeAsync();
+            _prepared = null;
+        }
+        await base.DisposeAsync();
     }
 
     /// <summary>A save on this context's own connection (the writer's, or one outside the service).</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
@@ -27,6 +28,8 @@ public sealed partial class StoreWriter : IAsyncDisposable
     private readonly Task _loop;
     private long _commits;
     private long _written;
+    private long _busyTicks;
+    private long _commitTicks;
 
     public StoreWriter(IServiceProvider services, ILogger<StoreWriter> logger)
     {
@@ -38,6 +41,12 @@ public sealed partial class StoreWriter : IAsyncDisposable
 
     /// <summary>Commits so far, and units they held (a figure for the bench and for tests of batching).</summary>
     public (long Commits, long Units) Counts => (Interlocked.Read(ref _commits), Interlocked.Read(ref _written));
+
+    /// <summary>Time the writer has spent running batches, commits included: near the wall time means it is the bottleneck.</summary>
+    public TimeSpan Busy => TimeSpan.FromTicks(Interlocked.Read(ref _busyTicks));
+
+    /// <summary>The part of <see cref="Busy"/> spent in the commits themselves (the log's write and sync).</summary>
+    public TimeSpan Committing => TimeSpan.FromTicks(Interlocked.Read(ref _commitTicks));
 
     /// <summary>
     /// Runs <paramref name="work"/> on the writer's context inside the next batch; returns its result once the batch is
@@ -67,14 +76,33 @@ public sealed partial class StoreWriter : IAsyncDisposable
             .OrderBy(e => e.State switch { EntityState.Deleted => 0, EntityState.Modified => 1, _ => 2 })
             .ToList();
         if (entries.Count == 0 && precondition is null) return true;
+
+        // New rows of plain tables go in through prepared INSERTs whose values are read here, on the caller's thread;
+        // the rest through EF's save on the writer's context, before them (deletions first, as above).
+        var inserts = new List<(EntityEntry Entry, InsertPlan Plan, object?[] Values)>();
+        var tracked = new List<EntityEntry>(entries.Count);
+        foreach (var entry in entries)
+        {
+            if (entry.State == EntityState.Added && InsertPlan.For(entry.Metadata) is { } plan) inserts.Add((entry, plan, plan.Values(entry)));
+            else tracked.Add(entry);
+        }
+        var keys = new object?[inserts.Count];
         var saved = await WriteAsync(async db =>
         {
             if (precondition is not null && !await precondition(db)) return false;
-            foreach (var entry in entries) Track(db, entry);
-            await db.SaveDirectAsync();
+            if (tracked.Count > 0)
+            {
+                foreach (var entry in tracked) Track(db, entry);
+                await db.SaveDirectAsync();
+            }
+            for (var i = 0; i < inserts.Count; i++) keys[i] = await inserts[i].Plan.RunAsync(db, inserts[i].Values);
             return true;
         });
-        if (saved) source.ChangeTracker.AcceptAllChanges();
+        if (saved)
+        {
+            for (var i = 0; i < inserts.Count; i++) inserts[i].Plan.Accept(inserts[i].Entry, keys[i]);
+            source.ChangeTracker.AcceptAllChanges();
+        }
         return saved;
     }
 
@@ -125,7 +153,10 @@ public sealed partial class StoreWriter : IAsyncDisposable
                     // Savepoints are the writer's, one per unit; EF's own around each SaveChanges would double them.
                     db.Database.AutoSavepointsEnabled = false;
                 }
-                if (!await RunBatchAsync(db, batch))
+                var started = Stopwatch.GetTimestamp();
+                var committed = await RunBatchAsync(db, batch);
+                Interlocked.Add(ref _busyTicks, Stopwatch.GetElapsedTime(started).Ticks);
+                if (!committed)
                 {
                     // The connection or the context may be in any state after a failed commit: start again from fresh ones.
                     await db.DisposeAsync();
@@ -145,6 +176,8 @@ public sealed partial class StoreWriter : IAsyncDisposable
         Microsoft.EntityFrameworkCore.Storage.IDbContextTransaction transaction;
         try
         {
+            // Opened by the writer, so EF keeps it open between batches, and with it the prepared statements.
+            if (db.Database.GetDbConnection().State != System.Data.ConnectionState.Open) await db.Database.OpenConnectionAsync();
             transaction = await db.Database.BeginTransactionAsync();
         }
         catch (Exception ex)
@@ -180,7 +213,9 @@ public sealed partial class StoreWriter : IAsyncDisposable
                         db.ChangeTracker.Clear();
                     }
                 }
+                var committing = Stopwatch.GetTimestamp();
                 await transaction.CommitAsync();
+                Interlocked.Add(ref _commitTicks, Stopwatch.GetElapsedTime(committing).Ticks);
             }
             catch (Exception ex)
             {

@@ -156,6 +156,10 @@ public sealed class WorkspaceCacheInvalidation(WorkspaceCache cache) : SaveChang
         return Task.CompletedTask;
     }
 
+    /// <summary>Whether a change to rows of this type must evict cached workspaces (it has to go through SaveChanges).</summary>
+    public static bool Watches(Type rowType) =>
+        rowType == typeof(WorkspaceRow) || rowType == typeof(QueueRow) || rowType == typeof(NetworkServiceRow) || rowType == typeof(VolumeRow);
+
     private void Collect(DbContext? context)
     {
         if (context is null) return;

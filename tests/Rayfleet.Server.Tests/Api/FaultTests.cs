@@ -48,12 +48,19 @@ public sealed class FaultTests
     [Fact]
     public async Task A_bug_is_InternalError_500_with_the_request_id_and_no_half_written_state()
     {
-        var interceptor = new FailingSaves(
-            (row, state) => state == EntityState.Added && row.Name == "explode",
-            () => new InvalidOperationException("simulated bug"));
-        using var host = new RayfleetHost(services: s => s.AddSingleton<IInterceptor>(interceptor));
+        using var host = new RayfleetHost();
         var api = host.Api();
         var ws = await api.DefaultWorkspaceAsync();
+        await using (var setup = host.Services.CreateAsyncScope())
+        {
+            // The last row of the create fails in the store itself, after the cluster and its demand rows went in: the
+            // unit's statements must all be undone, whichever path (EF's save or a prepared insert) wrote them.
+            await setup.ServiceProvider.GetRequiredService<RayfleetDbContext>().Database.ExecuteSqlRawAsync("""
+                CREATE TRIGGER "explode" BEFORE INSERT ON "audit_log"
+                WHEN NEW."Action" LIKE '%CreateRayCluster' AND EXISTS (SELECT 1 FROM "clusters" WHERE "Name" = 'explode')
+                BEGIN SELECT RAISE(ABORT, 'simulated bug'); END
+                """);
+        }
 
         var response = await api.PostAsync($"/api/v1/workspaces/{ws}/rayCluster", new { name = "explode", headSpec = new { cpu = "1", memory = "4Gi" } });
         Assert.Equal(HttpStatusCode.InternalServerError, response.Status);
@@ -66,6 +73,12 @@ public sealed class FaultTests
 
         await using var scope = host.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<RayfleetDbContext>();
+        Assert.Equal(0, await db.Clusters.IgnoreQueryFilters().CountAsync());
+        Assert.Equal(0, await db.Demands.CountAsync());
         Assert.Equal(0, await db.Reservations.CountAsync());
+
+        // The same store takes the next create: the failure was the unit's alone.
+        await api.CreateClusterAsync(ws, new { name = "fine", headSpec = new { cpu = "1", memory = "4Gi" } });
+        Assert.Equal(1, await db.Clusters.CountAsync());
     }
 }
