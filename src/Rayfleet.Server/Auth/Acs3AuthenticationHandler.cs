@@ -129,6 +129,7 @@ public sealed partial class Acs3AuthenticationHandler(
         if (name == "host") return request.Headers.Host.Count > 0 ? request.Headers.Host.ToString() : null;
         var values = request.Headers[name];
         if (values.Count == 0) return null;
+        if (values.Count == 1) return (values[0] ?? "").Trim();
         // The C# SDK joins repeated values with ", " (acs3-signature.md §3.3).
         return string.Join(", ", values.Select(v => (v ?? "").Trim()));
     }

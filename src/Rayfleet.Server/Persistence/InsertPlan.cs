@@ -44,7 +44,7 @@ internal sealed class InsertPlan
         for (var i = 0; i < _columns.Length; i++)
         {
             var property = _columns[i];
-            var value = entry.Property(property).CurrentValue;
+            var value = entry.CurrentValues[property];
             values[i] = property.GetTypeMapping().Converter is { } converter && value is not null ? converter.ConvertToProvider(value) : value;
         }
         return values;

@@ -195,10 +195,7 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
     public override async Task<int> SaveChangesAsync(CancellationToken cancellationToken = default)
     {
         if (IsWriter || Database.CurrentTransaction is not null || Writer is not { } writer) return await SaveDirectAsync(cancellationToken);
-        ChangeTracker.DetectChanges();
-        var count = ChangeTracker.Entries().Count(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted);
-        await writer.SaveAsync(this);
-        return count;
+        return await writer.SaveCountedAsync(this) ?? 0;
     }
 
     /// <summary>The writer's prepared statements by their SQL; they live as long as its context and connection.</summary>

@@ -66,16 +66,31 @@ public sealed partial class StoreWriter : IAsyncDisposable
     /// optimistic checks, the same exceptions); on success <paramref name="source"/> accepts its changes. When
     /// <paramref name="precondition"/> is given it runs first in the same savepoint and a false answer saves nothing.
     /// </summary>
-    public async Task<bool> SaveAsync(RayfleetDbContext source, Func<RayfleetDbContext, Task<bool>>? precondition = null)
+    public async Task<bool> SaveAsync(RayfleetDbContext source, Func<RayfleetDbContext, Task<bool>>? precondition = null) =>
+        await SaveCountedAsync(source, precondition) is not null;
+
+    /// <summary>As <see cref="SaveAsync"/>; the number of rows saved, or null when the precondition said no.</summary>
+    internal async Task<int?> SaveCountedAsync(RayfleetDbContext source, Func<RayfleetDbContext, Task<bool>>? precondition = null)
     {
+        // One scan for changes: Entries() would scan again on every call.
         source.ChangeTracker.DetectChanges();
-        // Deletions first: a row deleted and added again with the same key (a replaced demand row) is tracked by EF as a
-        // pair only in that order.
-        var entries = source.ChangeTracker.Entries()
-            .Where(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted)
-            .OrderBy(e => e.State switch { EntityState.Deleted => 0, EntityState.Modified => 1, _ => 2 })
-            .ToList();
-        if (entries.Count == 0 && precondition is null) return true;
+        var autoDetect = source.ChangeTracker.AutoDetectChangesEnabled;
+        source.ChangeTracker.AutoDetectChangesEnabled = false;
+        List<EntityEntry> entries;
+        try
+        {
+            // Deletions first: a row deleted and added again with the same key (a replaced demand row) is tracked by EF
+            // as a pair only in that order.
+            entries = source.ChangeTracker.Entries()
+                .Where(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted)
+                .OrderBy(e => e.State switch { EntityState.Deleted => 0, EntityState.Modified => 1, _ => 2 })
+                .ToList();
+        }
+        finally
+        {
+            source.ChangeTracker.AutoDetectChangesEnabled = autoDetect;
+        }
+        if (entries.Count == 0 && precondition is null) return 0;
 
         // New rows of plain tables go in through prepared INSERTs whose values are read here, on the caller's thread;
         // the rest through EF's save on the writer's context, before them (deletions first, as above).
@@ -98,12 +113,10 @@ public sealed partial class StoreWriter : IAsyncDisposable
             for (var i = 0; i < inserts.Count; i++) keys[i] = await inserts[i].Plan.RunAsync(db, inserts[i].Values);
             return true;
         });
-        if (saved)
-        {
-            for (var i = 0; i < inserts.Count; i++) inserts[i].Plan.Accept(inserts[i].Entry, keys[i]);
-            source.ChangeTracker.AcceptAllChanges();
-        }
-        return saved;
+        if (!saved) return null;
+        for (var i = 0; i < inserts.Count; i++) inserts[i].Plan.Accept(inserts[i].Entry, keys[i]);
+        source.ChangeTracker.AcceptAllChanges();
+        return entries.Count;
     }
 
     /// <summary>The entry's change on the writer's context: what it was read as (the concurrency check) and what changed.</summary>
