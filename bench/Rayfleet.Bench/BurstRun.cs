@@ -59,7 +59,7 @@ public static class BurstRun
             }
             if (Stopwatch.GetTimestamp() >= nextProgress)
             {
-                Console.WriteLine(F("  {0,6:0.0} s after the last create: {1}", seconds, census));
+                Console.WriteLine(F("  {0,6:0.0} s after the last create: {1}{2}", seconds, census, census.Waiting.Length == 0 ? "" : "; " + census.Waiting));
                 nextProgress = Stopwatch.GetTimestamp() + (long)(ProgressEvery.TotalSeconds * Stopwatch.Frequency);
             }
             await Task.Delay(PollEvery, ct);

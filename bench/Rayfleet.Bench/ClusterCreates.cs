@@ -75,6 +75,7 @@ public static class ClusterCreates
     public static async Task<Census> CountStatesAsync(HttpClient http, string clusters, CancellationToken ct)
     {
         var states = new Dictionary<string, int>(StringComparer.Ordinal);
+        var messages = new Dictionary<string, int>(StringComparer.Ordinal);
         var seen = 0;
         var total = 0;
         for (var page = 1; ; page++)
@@ -82,9 +83,13 @@ public static class ClusterCreates
             var list = await http.GetFromJsonAsync<ListRayClusterResponse>(new Uri($"{clusters}?pageNum={page}&pageSize={CensusPageSize}", UriKind.Relative), ct)
                        ?? throw new BenchFailedException($"GET {clusters} answered an empty body.");
             if (page == 1) total = list.TotalCount;
-            foreach (var c in list.RayClusters) states[c.State] = states.GetValueOrDefault(c.State) + 1;
+            foreach (var c in list.RayClusters)
+            {
+                states[c.State] = states.GetValueOrDefault(c.State) + 1;
+                if (c.State != "Running" && c.Message is { Length: > 0 } m) messages[m] = messages.GetValueOrDefault(m) + 1;
+            }
             seen += list.RayClusters.Count;
-            if (list.RayClusters.Count < CensusPageSize || seen >= total) return new Census(total, states);
+            if (list.RayClusters.Count < CensusPageSize || seen >= total) return new Census(total, states, messages);
         }
     }
 
@@ -112,10 +117,15 @@ public static class ClusterCreates
 public sealed record CreateFigures(
     List<string> Ids, LatencySummary Summary, int Errors, List<string> ErrorSamples, long FinishedAt, double Seconds);
 
-public sealed record Census(int Total, Dictionary<string, int> States)
+/// <param name="Messages">How many clusters not yet Running say each message: what they wait for.</param>
+public sealed record Census(int Total, Dictionary<string, int> States, Dictionary<string, int> Messages)
 {
     public int Count(string state) => States.GetValueOrDefault(state);
 
     public override string ToString() =>
         string.Join(", ", States.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key} {kv.Value}"));
+
+    /// <summary>The most common message of the clusters not yet Running, with its count; empty when all run.</summary>
+    public string Waiting =>
+        Messages.Count == 0 ? "" : Messages.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Value} say \"{kv.Key}\"").First();
 }

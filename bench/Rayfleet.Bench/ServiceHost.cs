@@ -8,7 +8,6 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Rayfleet.Core.Signing;
 using Rayfleet.Server.Hosting;
@@ -52,8 +51,6 @@ public sealed class ServiceHost : IAsyncDisposable
         builder.Configuration.AddInMemoryCollection(Settings(dataDirectory, reconciler, accessKey));
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.AddRayfleet();
-        if (!reconciler)
-            builder.Services.Replace(ServiceDescriptor.Singleton<IReconcileTrigger, NoReconcile>());
 
         var app = builder.Build();
         app.UseRayfleet();
@@ -124,7 +121,7 @@ public sealed class ServiceHost : IAsyncDisposable
         ["Rayfleet:DefaultQueueCu"] = "100000000",
         ["Rayfleet:Simulated:NodeStartDelay"] = "00:00:01",
         ["Rayfleet:Simulated:NodeStopDelay"] = "00:00:01",
-        ["Rayfleet:Reconciler:ResyncInterval"] = reconciler ? "00:00:30" : "1.00:00:00",
+        ["Rayfleet:Reconciler:Enabled"] = reconciler ? "true" : "false",
         ["Rayfleet:ReleaseVersions:0:DisplayReleaseVersion"] = "ray-1.2.0 (Ray 2.55.1, Python 3.12)",
         ["Rayfleet:ReleaseVersions:0:RayVersion"] = "2.55.1",
         ["Rayfleet:ReleaseVersions:0:PythonVersion"] = "3.12",
@@ -154,14 +151,6 @@ public sealed class ServiceHost : IAsyncDisposable
             await Task.Delay(100, ct);
         }
         throw new TimeoutException($"The service at {baseAddress} was not ready within {timeout.TotalSeconds:0} s: {last}");
-    }
-
-    /// <summary>Diagnostic mode: committed changes do not wake the reconciler.</summary>
-    private sealed class NoReconcile : IReconcileTrigger
-    {
-        public void Enqueue(string clusterId)
-        {
-        }
     }
 
     private sealed record WorkspaceList([property: JsonPropertyName("workspaces")] List<WorkspaceItem> Workspaces);

@@ -67,6 +67,11 @@ public sealed class RayfleetOptions
 
 public sealed class ReconcilerOptions
 {
+    /// <summary>
+    /// False runs the API without acting on clusters: nothing is admitted, started or stopped, and changes wait in the
+    /// store for a service that reconciles. For diagnostics (the bench's --no-reconciler) and tests that decide themselves.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
     [Range(1, 256)] public int MaxParallelism { get; set; } = 8;
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromSeconds(30);
     public TimeSpan BackoffBase { get; set; } = TimeSpan.FromMilliseconds(500);

@@ -50,10 +50,14 @@ public sealed partial class ClusterReconciler(
     /// <summary>Clusters with a later look scheduled.</summary>
     public int PendingRequeues => _queue.PendingCount;
 
-    public void Enqueue(string clusterId) => _queue.Add(clusterId);
+    public void Enqueue(string clusterId)
+    {
+        if (_options.Enabled) _queue.Add(clusterId);
+    }
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!_options.Enabled) return;
         // Providers that watch their backend wake the cluster whose resources changed, rather than waiting for a poll.
         foreach (var source in providers.All.OfType<IClusterChangeSource>())
             source.Subscribe(Enqueue);

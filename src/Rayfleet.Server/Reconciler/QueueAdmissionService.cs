@@ -22,8 +22,20 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    /// <summary>Per workspace and queue, what committed reservations hold; read and written only under the gate.</summary>
+    /// <summary>
+    /// Per workspace and queue, what committed reservations hold, apart from those of first grants still in flight;
+    /// read and written only under <see cref="_sums"/>.
+    /// </summary>
     private readonly Dictionary<string, Dictionary<string, Amount>> _held = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// First grants decided but not yet known to be committed, per workspace and cluster: they count as held for every
+    /// decision, and their clusters no longer count as waiting ahead. Under <see cref="_sums"/>.
+    /// </summary>
+    private readonly Dictionary<string, Dictionary<string, Dictionary<string, Amount>>> _inFlight = new(StringComparer.Ordinal);
+
+    /// <summary>Guards the kept sums: taken briefly by decisions (which hold the gate too) and by leases that end.</summary>
+    private readonly Lock _sums = new();
 
     /// <summary>A queue amount as the reservation rows store it, so that kept sums equal the store's to the unit.</summary>
     internal readonly record struct Amount(long MilliCpu, long MemoryBytes, long MilliCu, long Gpu)
@@ -78,9 +90,14 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
     /// <summary>
     /// Decides whether the cluster may hold what <paramref name="runSpec"/> needs at <paramref name="replicas"/> workers
     /// per group, and if so stages the grant (replacing what it held) on <paramref name="db"/>. Clusters that asked
-    /// earlier and still wait are served first: their demand counts as taken on every queue where this one grows. The
-    /// returned lease keeps other decisions out until the caller has saved and disposed it.
+    /// earlier and still wait are served first: their demand counts as taken on every queue where this one grows.
     /// </summary>
+    /// <remarks>
+    /// A first grant (the cluster held nothing) lets the next decision in at once: it counts as held, in flight, until
+    /// the caller has saved and disposed the lease, so a burst of new clusters is admitted one decision after another,
+    /// not one commit after another. Any other decision (a change of size, a denial) keeps other decisions out until
+    /// the lease is disposed, as its grant replaces rows that the kept sums hold.
+    /// </remarks>
     public async Task<AdmissionLease> DecideAsync(
         RayfleetDbContext db, ClusterRow row, ClusterSpec runSpec, IReadOnlyDictionary<string, int> replicas, CancellationToken ct)
     {
@@ -93,7 +110,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
             foreach (var r in own) ownHeld.Add(r.QueueName, new Resources(r.MilliCpu, r.MemoryBytes, r.MilliCu / 1000m, r.Gpu));
             var demand = catalogs.Demand(runSpec, row.Provider, replicas);
             var capacities = await CapacitiesAsync(db, row.WorkspaceId, ct);
-            var held = await HeldAsync(db, row.WorkspaceId, ct);
+            var (held, inFlight) = await HeldAsync(db, row.WorkspaceId, ct);
             var used = new QueueDemand();
             foreach (var (queue, amount) in held)
                 used.Add(queue, (amount - own.Where(r => r.QueueName == queue).Aggregate(default(Amount), (sum, r) => sum + Amount.Of(r))).ToResources());
@@ -107,6 +124,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
                 // earlier. From the waiting clusters to their demand rows, on the index of waiting clusters only: the
                 // clusters admitted before do not count, and are not read.
                 var queuedAt = admitted ? long.MaxValue : row.QueuedAt;
+                var granted = JsonSerializer.Serialize(inFlight);
                 var sums = await db.Database.SqlQuery<AheadSum>($"""
                     SELECT d."QueueName" AS "Queue", SUM(d."MilliCpu") AS "Cpu", SUM(d."MemoryBytes") AS "Mem", SUM(d."MilliCu") AS "Cu", SUM(d."Gpu") AS "Gpu"
                     FROM "clusters" AS c INDEXED BY "IX_clusters_Waiting"
@@ -114,6 +132,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
                     WHERE c."WorkspaceId" = {row.WorkspaceId} AND c."AdmittedReplicasJson" IS NULL AND c."DesiredRunning" AND NOT c."Deleted"
                       AND (c."State" IS NULL OR c."State" <> {ClusterState.Error}) AND c."Id" <> {row.Id}
                       AND (c."QueuedAt" < {queuedAt} OR (c."QueuedAt" = {queuedAt} AND c."Id" < {row.Id}))
+                      AND c."Id" NOT IN (SELECT "value" FROM json_each({granted}))
                     GROUP BY d."QueueName"
                     """).ToListAsync(ct);
                 foreach (var s in sums.Where(s => growing.Contains(s.Queue))) ahead.Add(s.Queue, new Resources(s.Cpu, s.Mem, s.Cu / 1000m, (int)s.Gpu));
@@ -121,6 +140,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
 
             var decision = QueueAdmission.Decide(demand, capacities, used, ahead);
             Dictionary<string, Amount>? change = null;
+            var first = decision.Admitted && own.Count == 0;
             if (decision.Admitted)
             {
                 db.Reservations.RemoveRange(own);
@@ -131,7 +151,15 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
                 foreach (var r in granted) change[r.QueueName] = change.GetValueOrDefault(r.QueueName) + Amount.Of(r);
                 foreach (var r in own) change[r.QueueName] = change.GetValueOrDefault(r.QueueName) - Amount.Of(r);
             }
-            return new AdmissionLease(decision, this, row.WorkspaceId, change);
+            if (!first) return new AdmissionLease(decision, this, row.WorkspaceId, row.Id, change, holdsGate: true);
+            lock (_sums)
+            {
+                if (!_inFlight.TryGetValue(row.WorkspaceId, out var flying))
+                    _inFlight[row.WorkspaceId] = flying = new Dictionary<string, Dictionary<string, Amount>>(StringComparer.Ordinal);
+                flying[row.Id] = change!;
+            }
+            _gate.Release();
+            return new AdmissionLease(decision, this, row.WorkspaceId, row.Id, change, holdsGate: false);
         }
         catch
         {
@@ -142,36 +170,80 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
 
     private sealed record AheadSum(string Queue, long Cpu, long Mem, long Cu, long Gpu);
 
-    /// <summary>What the workspace's reservations hold per queue: kept, or summed from the store when not. Under the gate.</summary>
-    private async Task<Dictionary<string, Amount>> HeldAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct)
+    /// <summary>
+    /// What the workspace's reservations hold per queue (kept, or summed from the store when not) with the first grants
+    /// in flight added, and the clusters of those grants. Under the gate.
+    /// </summary>
+    private async Task<(Dictionary<string, Amount> Held, List<string> InFlight)> HeldAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct)
     {
-        if (_held.TryGetValue(workspaceId, out var kept)) return kept;
-        var sums = await db.Reservations.AsNoTracking()
-            .Where(r => r.WorkspaceId == workspaceId)
-            .GroupBy(r => r.QueueName)
-            .Select(g => new { Queue = g.Key, Cpu = g.Sum(r => r.MilliCpu), Mem = g.Sum(r => r.MemoryBytes), Cu = g.Sum(r => r.MilliCu), Gpu = g.Sum(r => (long)r.Gpu) })
-            .ToListAsync(ct);
-        var held = sums.ToDictionary(s => s.Queue, s => new Amount(s.Cpu, s.Mem, s.Cu, s.Gpu), StringComparer.Ordinal);
-        _held[workspaceId] = held;
-        return held;
+        while (true)
+        {
+            List<string> flyingIds;
+            lock (_sums)
+            {
+                if (_held.TryGetValue(workspaceId, out var kept)) return WithInFlight(workspaceId, kept);
+                flyingIds = _inFlight.TryGetValue(workspaceId, out var flying) ? [.. flying.Keys] : [];
+            }
+            // Without the grants in flight, committed or not: each joins the kept sums when its lease ends committed.
+            var sums = await db.Reservations.AsNoTracking()
+                .Where(r => r.WorkspaceId == workspaceId && !flyingIds.Contains(r.ClusterId))
+                .GroupBy(r => r.QueueName)
+                .Select(g => new { Queue = g.Key, Cpu = g.Sum(r => r.MilliCpu), Mem = g.Sum(r => r.MemoryBytes), Cu = g.Sum(r => r.MilliCu), Gpu = g.Sum(r => (long)r.Gpu) })
+                .ToListAsync(ct);
+            lock (_sums)
+            {
+                // Only leases ending can change what is in flight (a grant is added under the gate, which this holds).
+                // One that ended while the store was read left the sums without its grant: read again.
+                if ((_inFlight.TryGetValue(workspaceId, out var flying) ? flying.Count : 0) != flyingIds.Count) continue;
+                var kept = sums.ToDictionary(s => s.Queue, s => new Amount(s.Cpu, s.Mem, s.Cu, s.Gpu), StringComparer.Ordinal);
+                _held[workspaceId] = kept;
+                return WithInFlight(workspaceId, kept);
+            }
+        }
     }
 
-    /// <summary>Ends a lease, still under the gate: a committed grant moves the kept sums; one not committed drops them.</summary>
-    internal void Finish(string workspaceId, Dictionary<string, Amount>? change, bool committed)
+    /// <summary>The kept sums with the grants in flight added, and their clusters. Under <see cref="_sums"/>.</summary>
+    private (Dictionary<string, Amount> Held, List<string> InFlight) WithInFlight(string workspaceId, Dictionary<string, Amount> kept)
+    {
+        var held = new Dictionary<string, Amount>(kept, StringComparer.Ordinal);
+        var ids = new List<string>();
+        if (_inFlight.TryGetValue(workspaceId, out var flying))
+            foreach (var (id, grant) in flying)
+            {
+                ids.Add(id);
+                foreach (var (queue, amount) in grant) held[queue] = held.GetValueOrDefault(queue) + amount;
+            }
+        return (held, ids);
+    }
+
+    /// <summary>
+    /// Ends a lease: a committed grant moves the kept sums, one not committed drops them (the next decision sums
+    /// again); a first grant leaves the in-flight ones. Releases the gate when the lease held it.
+    /// </summary>
+    internal void Finish(string workspaceId, string clusterId, Dictionary<string, Amount>? change, bool committed, bool holdsGate)
     {
         try
         {
             if (change is null) return;
-            if (!committed || !_held.TryGetValue(workspaceId, out var held))
+            lock (_sums)
             {
-                _held.Remove(workspaceId);
-                return;
+                if (!holdsGate && _inFlight.TryGetValue(workspaceId, out var flying))
+                {
+                    flying.Remove(clusterId);
+                    if (flying.Count == 0) _inFlight.Remove(workspaceId);
+                }
+                if (!committed || !_held.TryGetValue(workspaceId, out var held))
+                {
+                    // Not committed, or maybe committed (a failed commit): the next decision sums the store again.
+                    if (!committed) _held.Remove(workspaceId);
+                    return;
+                }
+                foreach (var (queue, delta) in change) held[queue] = held.GetValueOrDefault(queue) + delta;
             }
-            foreach (var (queue, delta) in change) held[queue] = held.GetValueOrDefault(queue) + delta;
         }
         finally
         {
-            _gate.Release();
+            if (holdsGate) _gate.Release();
         }
     }
 
@@ -184,7 +256,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
         await _gate.WaitAsync(CancellationToken.None);
         try
         {
-            _held.Remove(workspaceId);
+            lock (_sums) _held.Remove(workspaceId);
         }
         finally
         {
@@ -217,16 +289,21 @@ public sealed class AdmissionLease : IDisposable
 {
     private readonly QueueAdmissionService _owner;
     private readonly string _workspaceId;
+    private readonly string _clusterId;
     private readonly Dictionary<string, QueueAdmissionService.Amount>? _change;
+    private readonly bool _holdsGate;
     private bool _committed;
     private int _released;
 
-    internal AdmissionLease(AdmissionDecision decision, QueueAdmissionService owner, string workspaceId, Dictionary<string, QueueAdmissionService.Amount>? change)
+    internal AdmissionLease(AdmissionDecision decision, QueueAdmissionService owner, string workspaceId, string clusterId,
+        Dictionary<string, QueueAdmissionService.Amount>? change, bool holdsGate)
     {
         Decision = decision;
         _owner = owner;
         _workspaceId = workspaceId;
+        _clusterId = clusterId;
         _change = change;
+        _holdsGate = holdsGate;
     }
 
     public AdmissionDecision Decision { get; }
@@ -236,6 +313,6 @@ public sealed class AdmissionLease : IDisposable
 
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _released, 1) == 0) _owner.Finish(_workspaceId, _change, _committed);
+        if (Interlocked.Exchange(ref _released, 1) == 0) _owner.Finish(_workspaceId, _clusterId, _change, _committed, _holdsGate);
     }
 }

@@ -219,8 +219,10 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
             return null;
         }
         var state = JsonSerializer.Deserialize<InstanceState>(bytes, Json);
+        if (state is null) return null;
         // The file name is the identity; a file copied or renamed by hand must not write over another instance.
-        if (state is not null) state.InstanceId = instanceId;
+        state.InstanceId = instanceId;
+        state.Stored = bytes;
         return state;
     }
 
@@ -228,9 +230,14 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
     {
         Directory.CreateDirectory(_root);
         var path = PathOf(state.InstanceId);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(state, Json);
+        // A pass that changed nothing writes nothing: with 10,000 instances, a new file (and inode) per observation
+        // made the file system, not the service, the cost of a burst.
+        if (state.Stored is { } stored && stored.AsSpan().SequenceEqual(bytes)) return;
         var temp = path + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(state, Json));
+        File.WriteAllBytes(temp, bytes);
         File.Move(temp, path, overwrite: true);
+        state.Stored = bytes;
     }
 
     private sealed class InstanceState
@@ -247,6 +254,8 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
         /// <summary>The job knobs of the cluster's extraParam, the defaults of its jobs.</summary>
         public SimulatedJobBehaviour JobDefaults { get; set; } = SimulatedJobBehaviour.None;
         public List<DriverState> Drivers { get; set; } = [];
+        /// <summary>The file's bytes as last read or written.</summary>
+        [JsonIgnore] public byte[]? Stored { get; set; }
     }
 
     private sealed class NodeState
