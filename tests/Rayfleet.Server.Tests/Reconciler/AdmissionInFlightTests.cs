@@ -13,14 +13,6 @@ namespace Rayfleet.Server.Tests.Reconciler;
 /// </summary>
 public sealed class AdmissionInFlightTests
 {
-    // Head 2 CU + one worker 2 CU = 4 CU per cluster.
-    private static object FourCu(string name) => new
-    {
-        name,
-        headSpec = new { cpu = "2", memory = "8Gi", queueName = "small" },
-        workerSpec = new object[] { new { groupName = "w", replica = 1, cpu = "2", memory = "8Gi", queueName = "small" } },
-    };
-
     private sealed record Decision(RayfleetDbContext Db, ClusterRow Row, AdmissionLease Lease, IServiceScope Scope);
 
     private static async Task<Decision> DecideAsync(RayfleetHost host, string clusterId)
@@ -57,11 +49,11 @@ public sealed class AdmissionInFlightTests
         var ws = await api.DefaultWorkspaceAsync();
         (await api.PostAsync("/api/v1/workspaces/queues", new { workspaceId = ws, workspaceQueueName = "small", resourceSpec = new { cu = 10 } })).EnsureOk();
         // In line a, b, c: each asks a moment after the one before.
-        var a = await api.CreateClusterAsync(ws, FourCu("a"));
+        var a = await api.CreateClusterAsync(ws, AdmissionTests.FourCu("a"));
         host.Clock.Advance(TimeSpan.FromMilliseconds(1));
-        var b = await api.CreateClusterAsync(ws, FourCu("b"));
+        var b = await api.CreateClusterAsync(ws, AdmissionTests.FourCu("b"));
         host.Clock.Advance(TimeSpan.FromMilliseconds(1));
-        var c = await api.CreateClusterAsync(ws, FourCu("c"));
+        var c = await api.CreateClusterAsync(ws, AdmissionTests.FourCu("c"));
 
         // a and b are granted one after the other, neither committed yet: 8 of 10 CU in flight, so c does not fit.
         var first = await DecideAsync(host, a);

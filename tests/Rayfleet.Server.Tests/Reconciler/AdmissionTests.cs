@@ -7,7 +7,7 @@ namespace Rayfleet.Server.Tests.Reconciler;
 public sealed class AdmissionTests
 {
     // Head 2 CU + one worker 2 CU = 4 CU per cluster.
-    private static object FourCu(string name) => new
+    internal static object FourCu(string name) => new
     {
         name,
         headSpec = new { cpu = "2", memory = "8Gi", queueName = "small" },
