@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Metadata;
 
 namespace Rayfleet.Server.Persistence;
 
@@ -33,6 +34,17 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
     }
 
     private StoreWriter? Writer => Services?.GetService<StoreWriter>();
+
+    private bool? _preparedWrites;
+
+    /// <summary>
+    /// Whether the writer may save this context's rows through its prepared statements, which skip EF's save and so
+    /// its SaveChanges interceptors: not when interceptors other than the store's own are registered (the container's,
+    /// which tests use to watch or fail saves), so that those see every save.
+    /// </summary>
+    internal bool PreparedWrites => _preparedWrites ??=
+        !(this.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?
+            .Any(i => i is Microsoft.EntityFrameworkCore.Diagnostics.ISaveChangesInterceptor and not WorkspaceCacheInvalidation) ?? false);
 
     /// <summary>The service's cache of workspace metadata; null on a context made outside the container.</summary>
     internal WorkspaceCache? WorkspaceCache => Services?.GetService<WorkspaceCache>();
@@ -253,12 +265,13 @@ public sealed class RayfleetDbContext(DbContextOptions<RayfleetDbContext> option
     {
         // The version check compares the value read; the new value is one more, so a second writer that read the same
         // row fails with DbUpdateConcurrencyException instead of overwriting.
-        foreach (var entry in ChangeTracker.Entries<ClusterRow>())
-            if (entry.State == EntityState.Modified)
-                entry.Entity.Version++;
-        foreach (var entry in ChangeTracker.Entries<JobRow>())
-            if (entry.State == EntityState.Modified)
-                entry.Entity.Version++;
+        foreach (var entry in ChangeTracker.Entries())
+            if (entry.State == EntityState.Modified && VersionOf(entry.Metadata) is { } version)
+                entry.Property(version).CurrentValue = (long)entry.Property(version).OriginalValue! + 1;
         return base.SaveChangesAsync(cancellationToken);
     }
+
+    /// <summary>The row's version, where its table has one: a concurrency token that every update moves one up.</summary>
+    internal static IProperty? VersionOf(IEntityType type) =>
+        type.FindProperty("Version") is { IsConcurrencyToken: true } version && version.ClrType == typeof(long) ? version : null;
 }

@@ -29,6 +29,7 @@ public sealed partial class StoreWriter : IAsyncDisposable
     private long _commits;
     private long _written;
     private long _busyTicks;
+    private long _failed;
     private long _commitTicks;
 
     public StoreWriter(IServiceProvider services, ILogger<StoreWriter> logger)
@@ -41,6 +42,9 @@ public sealed partial class StoreWriter : IAsyncDisposable
 
     /// <summary>Commits so far, and units they held (a figure for the bench and for tests of batching).</summary>
     public (long Commits, long Units) Counts => (Interlocked.Read(ref _commits), Interlocked.Read(ref _written));
+
+    /// <summary>Units that failed alone (a concurrency check, a constraint) and were rolled back to their savepoint.</summary>
+    public long FailedUnits => Interlocked.Read(ref _failed);
 
     /// <summary>Time the writer has spent running batches, commits included: near the wall time means it is the bottleneck.</summary>
     public TimeSpan Busy => TimeSpan.FromTicks(Interlocked.Read(ref _busyTicks));
@@ -92,13 +96,16 @@ public sealed partial class StoreWriter : IAsyncDisposable
         }
         if (entries.Count == 0 && precondition is null) return 0;
 
-        // New rows of plain tables go in through prepared INSERTs whose values are read here, on the caller's thread;
-        // the rest through EF's save on the writer's context, before them (deletions first, as above).
+        // Changed and new rows of plain tables go through prepared UPDATEs and INSERTs whose values are read here, on
+        // the caller's thread; the rest through EF's save on the writer's context, before them (deletions first).
+        var updates = new List<(UpdatePlan Plan, object?[] Values)>();
         var inserts = new List<(EntityEntry Entry, InsertPlan Plan, object?[] Values)>();
         var tracked = new List<EntityEntry>(entries.Count);
+        var prepared = source.PreparedWrites;
         foreach (var entry in entries)
         {
-            if (entry.State == EntityState.Added && InsertPlan.For(entry.Metadata) is { } plan) inserts.Add((entry, plan, plan.Values(entry)));
+            if (prepared && entry.State == EntityState.Added && InsertPlan.For(entry.Metadata) is { } insert) inserts.Add((entry, insert, insert.Values(entry)));
+            else if (prepared && entry.State == EntityState.Modified && UpdatePlan.For(entry) is { } update) updates.Add((update, update.Prepare(entry)));
             else tracked.Add(entry);
         }
         var keys = new object?[inserts.Count];
@@ -110,6 +117,7 @@ public sealed partial class StoreWriter : IAsyncDisposable
                 foreach (var entry in tracked) Track(db, entry);
                 await db.SaveDirectAsync();
             }
+            foreach (var (plan, values) in updates) await plan.RunAsync(db, values);
             for (var i = 0; i < inserts.Count; i++) keys[i] = await inserts[i].Plan.RunAsync(db, inserts[i].Values);
             return true;
         });
@@ -219,6 +227,7 @@ public sealed partial class StoreWriter : IAsyncDisposable
                     {
                         // Only this unit's statements are undone; an atomic unit that failed wrote nothing.
                         if (savepoint) await transaction.RollbackToSavepointAsync("unit");
+                        Interlocked.Increment(ref _failed);
                         unit.Fail(ex);
                     }
                     finally

@@ -57,7 +57,12 @@ public sealed partial class ClusterReconciler(
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (!_options.Enabled) return;
+        if (!_options.Enabled)
+        {
+            // Ready as configured: the API serves, nothing reconciles.
+            Started = true;
+            return;
+        }
         // Providers that watch their backend wake the cluster whose resources changed, rather than waiting for a poll.
         foreach (var source in providers.All.OfType<IClusterChangeSource>())
             source.Subscribe(Enqueue);

@@ -97,6 +97,14 @@ public sealed class CatalogTests
         Assert.Equal("Healthy", response.Body);
     }
 
+    [Fact]
+    public async Task A_service_run_without_its_reconciler_is_ready()
+    {
+        using var host = new RayfleetHost(settings: new Dictionary<string, string?> { ["Rayfleet:Reconciler:Enabled"] = "false" });
+        var response = await host.Api().RawGetAsync("/readyz");
+        Assert.Equal(HttpStatusCode.OK, response.Status);
+    }
+
     [Theory]
     [InlineData("/healthz")]
     [InlineData("/readyz")]

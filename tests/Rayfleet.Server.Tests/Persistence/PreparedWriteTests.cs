@@ -6,8 +6,8 @@ using Rayfleet.Server.Tests.Support;
 
 namespace Rayfleet.Server.Tests.Persistence;
 
-/// <summary>New rows that the store writer inserts through its prepared statements are the rows EF's own save writes.</summary>
-public sealed class InsertPlanTests
+/// <summary>Rows that the store writer inserts and updates through its prepared statements are the rows EF's own save writes.</summary>
+public sealed class PreparedWriteTests
 {
     private static ClusterRow Cluster(string id) => new()
     {
@@ -37,6 +37,7 @@ public sealed class InsertPlanTests
         using var host = new RayfleetHost();
         using var scope = host.Services.CreateScope();
         var db = scope.ServiceProvider.GetRequiredService<RayfleetDbContext>();
+        Assert.True(db.PreparedWrites); // no interceptor of a test's here: the other tests of this class run the prepared path
         Assert.NotNull(InsertPlan.For(db.Model.FindEntityType(typeof(ClusterRow))!));
         Assert.NotNull(InsertPlan.For(db.Model.FindEntityType(typeof(AuditRow))!));
         // Its changes must pass the workspace cache's interceptor.
@@ -62,6 +63,12 @@ public sealed class InsertPlanTests
             await transaction.CommitAsync();
         }
 
+        await AssertStoredAlikeAsync(host, "c-ef", "c-prepared");
+    }
+
+    /// <summary>Every column of the two cluster rows but the key, as SQL literals (<c>quote()</c>: type and text).</summary>
+    private static async Task AssertStoredAlikeAsync(RayfleetHost host, string expectedId, string actualId)
+    {
         await using var check = host.Services.CreateAsyncScope();
         var store = check.ServiceProvider.GetRequiredService<RayfleetDbContext>();
         var connection = (SqliteConnection)store.Database.GetDbConnection();
@@ -76,7 +83,72 @@ public sealed class InsertPlanTests
             Assert.True(await reader.ReadAsync());
             return [.. Enumerable.Range(0, columns.Count).Select(i => $"{columns[i]}={reader.GetString(i)}")];
         }
-        Assert.Equal(await LiteralsAsync("c-ef"), await LiteralsAsync("c-prepared"));
+        Assert.Equal(await LiteralsAsync(expectedId), await LiteralsAsync(actualId));
+    }
+
+    private static void Change(ClusterRow row)
+    {
+        row.State = "Running";
+        row.Message = null;
+        row.UsageCuMs = 99.5m;
+        row.UsageGpuRate = 0.25m;
+        row.StartTime = 1_700_000_009_000;
+        row.Modified = false;
+    }
+
+    [Fact]
+    public async Task A_changed_row_is_stored_as_EF_stores_it_and_its_version_moves_up()
+    {
+        using var host = new RayfleetHost();
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<RayfleetDbContext>();
+            db.Clusters.AddRange(Cluster("c-ef"), Cluster("c-prepared"));
+            await db.SaveChangesAsync();
+        }
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<RayfleetDbContext>();
+            var row = await db.Clusters.SingleAsync(c => c.Id == "c-prepared");
+            Change(row);
+            await db.SaveChangesAsync(); // through the writer
+            Assert.Equal(1, row.Version);
+        }
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<RayfleetDbContext>();
+            await using var transaction = await db.Database.BeginTransactionAsync();
+            Change(await db.Clusters.SingleAsync(c => c.Id == "c-ef"));
+            await db.SaveChangesAsync(); // EF's own save
+            await transaction.CommitAsync();
+        }
+        await AssertStoredAlikeAsync(host, "c-ef", "c-prepared");
+    }
+
+    [Fact]
+    public async Task A_change_to_a_row_read_before_another_writer_changed_it_fails_and_writes_nothing()
+    {
+        using var host = new RayfleetHost();
+        await using (var scope = host.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<RayfleetDbContext>();
+            db.Clusters.Add(Cluster("c-race"));
+            await db.SaveChangesAsync();
+        }
+        await using var firstScope = host.Services.CreateAsyncScope();
+        await using var secondScope = host.Services.CreateAsyncScope();
+        var first = await firstScope.ServiceProvider.GetRequiredService<RayfleetDbContext>().Clusters.SingleAsync(c => c.Id == "c-race");
+        var second = await secondScope.ServiceProvider.GetRequiredService<RayfleetDbContext>().Clusters.SingleAsync(c => c.Id == "c-race");
+
+        first.Message = "first";
+        await firstScope.ServiceProvider.GetRequiredService<RayfleetDbContext>().SaveChangesAsync();
+        second.Message = "second";
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => secondScope.ServiceProvider.GetRequiredService<RayfleetDbContext>().SaveChangesAsync());
+
+        await using var check = host.Services.CreateAsyncScope();
+        var stored = await check.ServiceProvider.GetRequiredService<RayfleetDbContext>().Clusters.AsNoTracking().SingleAsync(c => c.Id == "c-race");
+        Assert.Equal("first", stored.Message);
+        Assert.Equal(1, stored.Version);
     }
 
     [Fact]
