@@ -43,9 +43,7 @@ internal sealed class InsertPlan
         var values = new object?[_columns.Length];
         for (var i = 0; i < _columns.Length; i++)
         {
-            var property = _columns[i];
-            var value = entry.CurrentValues[property];
-            values[i] = property.GetTypeMapping().Converter is { } converter && value is not null ? converter.ConvertToProvider(value) : value;
+            values[i] = Provider(_columns[i], entry.CurrentValues[_columns[i]]);
         }
         return values;
     }
@@ -55,9 +53,7 @@ internal sealed class InsertPlan
     {
         var command = connection.CreateCommand();
         command.CommandText = Sql;
-        for (var i = 0; i < _columns.Length; i++)
-            command.Parameters.Add(((Microsoft.EntityFrameworkCore.Storage.RelationalTypeMapping)_columns[i].GetTypeMapping())
-                .CreateParameter(command, ParameterName(i), value: null, _columns[i].IsNullable));
+        AddParameters(command, _columns);
         return command;
     }
 
@@ -81,7 +77,19 @@ internal sealed class InsertPlan
         if (_generatedKey is not null && key is not null) entry.Property(_generatedKey).CurrentValue = key;
     }
 
-    private static string ParameterName(int i) => "@p" + i.ToString(CultureInfo.InvariantCulture);
+    /// <summary>A value as the column stores it: the property's value converter applied, as EF's save applies it.</summary>
+    internal static object? Provider(IProperty property, object? value) =>
+        property.GetTypeMapping().Converter is { } converter && value is not null ? converter.ConvertToProvider(value) : value;
+
+    /// <summary>One parameter per column, <c>@p0</c> on, configured by the column's type mapping as EF's own command is.</summary>
+    internal static void AddParameters(DbCommand command, IReadOnlyList<IProperty> columns)
+    {
+        for (var i = 0; i < columns.Count; i++)
+            command.Parameters.Add(((Microsoft.EntityFrameworkCore.Storage.RelationalTypeMapping)columns[i].GetTypeMapping())
+                .CreateParameter(command, ParameterName(i), value: null, columns[i].IsNullable));
+    }
+
+    internal static string ParameterName(int i) => "@p" + i.ToString(CultureInfo.InvariantCulture);
 
     private static InsertPlan? Build(IEntityType type)
     {
@@ -105,11 +113,15 @@ internal sealed class InsertPlan
         }
         var names = string.Join(", ", columns.Select(c => Quote(c.GetColumnName(store)!)));
         var parameters = string.Join(", ", columns.Select((_, i) => ParameterName(i)));
-        var target = type.GetSchema() is { } schema ? $"{Quote(schema)}.{Quote(table)}" : Quote(table);
+        var target = Target(type);
         var returning = generatedKey is null ? "" : $" RETURNING {Quote(generatedKey.GetColumnName(store)!)}";
         return new InsertPlan($"INSERT INTO {target} ({names}) VALUES ({parameters}){returning}", [.. columns], generatedKey);
     }
 
     // SQLite and PostgreSQL both take double-quoted identifiers; the model's names hold no quotes.
-    private static string Quote(string identifier) => "\"" + identifier + "\"";
+    internal static string Quote(string identifier) => "\"" + identifier + "\"";
+
+    /// <summary>The table of <paramref name="type"/>, quoted, with its schema where it has one.</summary>
+    internal static string Target(IEntityType type) =>
+        type.GetSchema() is { } schema ? $"{Quote(schema)}.{Quote(type.GetTableName()!)}" : Quote(type.GetTableName()!);
 }

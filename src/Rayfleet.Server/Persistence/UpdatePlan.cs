@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Globalization;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Metadata;
@@ -62,8 +61,8 @@ internal sealed class UpdatePlan
             property.CurrentValue = (long)property.OriginalValue! + 1;
         }
         var values = new object?[_set.Length + _where.Length];
-        for (var i = 0; i < _set.Length; i++) values[i] = Provider(_set[i], entry.CurrentValues[_set[i]]);
-        for (var i = 0; i < _where.Length; i++) values[_set.Length + i] = Provider(_where[i], entry.OriginalValues[_where[i]]);
+        for (var i = 0; i < _set.Length; i++) values[i] = InsertPlan.Provider(_set[i], entry.CurrentValues[_set[i]]);
+        for (var i = 0; i < _where.Length; i++) values[_set.Length + i] = InsertPlan.Provider(_where[i], entry.OriginalValues[_where[i]]);
         return values;
     }
 
@@ -74,10 +73,7 @@ internal sealed class UpdatePlan
         {
             var created = connection.CreateCommand();
             created.CommandText = Sql;
-            var columns = _set.Concat(_where).ToArray();
-            for (var i = 0; i < columns.Length; i++)
-                created.Parameters.Add(((Microsoft.EntityFrameworkCore.Storage.RelationalTypeMapping)columns[i].GetTypeMapping())
-                    .CreateParameter(created, ParameterName(i), value: null, columns[i].IsNullable));
+            InsertPlan.AddParameters(created, [.. _set, .. _where]);
             return created;
         });
         for (var i = 0; i < values.Length; i++) command.Parameters[i].Value = values[i] ?? DBNull.Value;
@@ -87,21 +83,13 @@ internal sealed class UpdatePlan
                 $"The database operation was expected to affect 1 row(s), but actually affected {affected} row(s); data may have been modified or deleted since entities were loaded.");
     }
 
-    private static object? Provider(IProperty property, object? value) =>
-        property.GetTypeMapping().Converter is { } converter && value is not null ? converter.ConvertToProvider(value) : value;
-
-    private static string ParameterName(int i) => "@p" + i.ToString(CultureInfo.InvariantCulture);
-
     private static UpdatePlan Build(IEntityType type, IProperty[] set, IProperty? version)
     {
         var table = type.GetTableName()!;
         var store = StoreObjectIdentifier.Table(table, type.GetSchema());
         IProperty[] where = [.. type.FindPrimaryKey()!.Properties, .. type.GetProperties().Where(p => p.IsConcurrencyToken && !p.IsKey())];
-        var assignments = string.Join(", ", set.Select((p, i) => $"{Quote(p.GetColumnName(store)!)} = {ParameterName(i)}"));
-        var conditions = string.Join(" AND ", where.Select((p, i) => $"{Quote(p.GetColumnName(store)!)} = {ParameterName(set.Length + i)}"));
-        var target = type.GetSchema() is { } schema ? $"{Quote(schema)}.{Quote(table)}" : Quote(table);
-        return new UpdatePlan($"UPDATE {target} SET {assignments} WHERE {conditions}", set, where, version);
+        var assignments = string.Join(", ", set.Select((p, i) => $"{InsertPlan.Quote(p.GetColumnName(store)!)} = {InsertPlan.ParameterName(i)}"));
+        var conditions = string.Join(" AND ", where.Select((p, i) => $"{InsertPlan.Quote(p.GetColumnName(store)!)} = {InsertPlan.ParameterName(set.Length + i)}"));
+        return new UpdatePlan($"UPDATE {InsertPlan.Target(type)} SET {assignments} WHERE {conditions}", set, where, version);
     }
-
-    private static string Quote(string identifier) => "\"" + identifier + "\"";
 }
