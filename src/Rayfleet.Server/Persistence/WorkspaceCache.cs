@@ -20,7 +20,7 @@ namespace Rayfleet.Server.Persistence;
 /// callers send.</item>
 /// </list>
 /// </summary>
-public sealed class WorkspaceCache(Catalogs catalogs)
+public sealed class WorkspaceCache(Catalogs catalogs, TimeProvider time)
 {
     /// <summary>How long an entry serves before it is read again.</summary>
     public static readonly TimeSpan Ttl = TimeSpan.FromSeconds(2);
@@ -58,7 +58,7 @@ public sealed class WorkspaceCache(Catalogs catalogs)
     private async Task<T?> GetAsync<T>(ConcurrentDictionary<string, Entry<T>> entries, string workspaceId, Func<Task<T?>> load)
         where T : class
     {
-        var now = Environment.TickCount64;
+        var now = time.GetTimestamp();
         if (entries.TryGetValue(workspaceId, out var held) && held.ExpiresAt > now) return held.Value;
         var epoch = Interlocked.Read(ref _epoch);
         var value = await load();
@@ -67,7 +67,7 @@ public sealed class WorkspaceCache(Catalogs catalogs)
             entries.TryRemove(workspaceId, out _);
             return null;
         }
-        var entry = new Entry<T>(value, now + (long)Ttl.TotalMilliseconds);
+        var entry = new Entry<T>(value, now + (long)(Ttl.TotalSeconds * time.TimestampFrequency));
         if (Interlocked.Read(ref _epoch) == epoch)
         {
             entries[workspaceId] = entry;
