@@ -81,6 +81,25 @@ public class IdsTests
     }
 
     [Fact]
+    public void Cluster_and_job_ids_sort_in_the_order_they_were_made_and_never_repeat()
+    {
+        foreach (var make in new Func<string>[] { Ids.Cluster, Ids.Job })
+        {
+            var ids = Enumerable.Range(0, 5000).Select(_ => make()).ToList();
+            Assert.Equal(ids, ids.Order(StringComparer.Ordinal));
+            Assert.Equal(ids.Count, ids.Distinct().Count());
+            // The random half differs between ids made in one go.
+            Assert.True(ids.Select(id => id[^8..]).Distinct().Count() > 4990);
+        }
+        // The time half counts milliseconds since 2020: an id made now reads as a date within the last hour or so
+        // (the count runs ahead of the clock only while ids are made faster than one per millisecond).
+        var id = Ids.Cluster()["ray-".Length..][..8];
+        var ms = id.Aggregate(0L, (n, c) => n * 36 + (char.IsDigit(c) ? c - '0' : c - 'a' + 10));
+        var made = DateTimeOffset.FromUnixTimeMilliseconds(1_577_836_800_000 + ms);
+        Assert.InRange(made, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddHours(1));
+    }
+
+    [Fact]
     public void Instance_ids_are_the_cluster_id_and_8_alphanumerics()
     {
         const string cluster = "ray-abcdefgh12345678";

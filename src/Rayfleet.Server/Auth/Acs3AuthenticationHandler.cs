@@ -114,15 +114,12 @@ public sealed partial class Acs3AuthenticationHandler(
         var nonce = HeaderValue(request, "x-acs-signature-nonce")!;
         if (nonce.Length is 0 or > 128)
             return (null, new(400, AuthCodes.IncompleteSignature, "x-acs-signature-nonce must be 1 to 128 characters.", akId));
-        if (!await RememberNonceAsync(context, akId, nonce, date > now ? date : now))
-            return (null, new(400, AuthCodes.NonceUsed, "Specified signature nonce was used already.", akId));
+        var fresh = await context.RequestServices.GetRequiredService<NonceLedger>()
+            .TryRecordAsync(akId, nonce, ((date > now ? date : now) + _options.NonceRetention).ToUnixTimeMilliseconds());
+        if (!fresh) return (null, new(400, AuthCodes.NonceUsed, "Specified signature nonce was used already.", akId));
 
         return (new Caller(key.PrincipalId, key.AccessKeyId, key.IsAdmin), null);
     }
-
-    private Task<bool> RememberNonceAsync(HttpContext context, string akId, string nonce, DateTimeOffset from) =>
-        context.RequestServices.GetRequiredService<NonceLedger>()
-            .TryRecordAsync(akId, nonce, (from + _options.NonceRetention).ToUnixTimeMilliseconds());
 
     private static string? HeaderValue(HttpRequest request, string name)
     {

@@ -22,11 +22,17 @@ public sealed class AccessKeyRow
     public long? LastUsedTime { get; set; }
 }
 
-/// <summary>A signature nonce already used by an access key; kept at least 30 minutes so replays fail, also after a restart.</summary>
+/// <summary>
+/// A signature nonce already used by an access key, in the order it was used; kept until <see cref="ExpiresAt"/> (at
+/// least 30 minutes) so replays fail, also after a restart and on another process of the same store. The pair is held
+/// as the first 128 bits of its SHA-256 (<see cref="KeyHigh"/>, <see cref="KeyLow"/>); uniqueness is checked by the
+/// <see cref="Auth.NonceLedger"/>, so the table is a log that only ever grows at its end.
+/// </summary>
 public sealed class NonceRow
 {
-    public required string AccessKeyId { get; set; }
-    public required string Nonce { get; set; }
+    public long Seq { get; set; }
+    public long KeyHigh { get; set; }
+    public long KeyLow { get; set; }
     public long ExpiresAt { get; set; }
 }
 

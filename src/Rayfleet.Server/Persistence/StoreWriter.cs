@@ -43,6 +43,13 @@ public sealed partial class StoreWriter : IAsyncDisposable
     /// <summary>Commits so far, and units they held (a figure for the bench and for tests of batching).</summary>
     public (long Commits, long Units) Counts => (Interlocked.Read(ref _commits), Interlocked.Read(ref _written));
 
+    /// <summary>
+    /// The number of the transaction the writer is running (or ran last). Units read it to do a thing once per
+    /// transaction: every unit of one transaction runs under the store's write lock, which no other process can take
+    /// before the commit.
+    /// </summary>
+    internal long Transaction { get; private set; }
+
     /// <summary>Units that failed alone (a concurrency check, a constraint) and were rolled back to their savepoint.</summary>
     public long FailedUnits => Interlocked.Read(ref _failed);
 
@@ -200,6 +207,7 @@ public sealed partial class StoreWriter : IAsyncDisposable
             // Opened by the writer, so EF keeps it open between batches, and with it the prepared statements.
             if (db.Database.GetDbConnection().State != System.Data.ConnectionState.Open) await db.Database.OpenConnectionAsync();
             transaction = await db.Database.BeginTransactionAsync();
+            Transaction++;
         }
         catch (Exception ex)
         {

@@ -135,9 +135,6 @@ public sealed partial class ClusterReconciler(
             // clientToken answers are kept for 24 hours (semantics.md); older ones go here.
             var cutoff = time.GetUtcNow().AddHours(-25).ToUnixTimeMilliseconds();
             await db.Idempotency.Where(r => r.CreateTime < cutoff).ExecuteDeleteAsync(ct);
-            // Signature nonces are kept until their own expiry (at least 30 minutes), then go.
-            var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-            await db.Nonces.Where(n => n.ExpiresAt < now).ExecuteDeleteAsync(ct);
 
             foreach (var (provider, instance) in existing)
                     if (!owned.Contains(instance))

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Rayfleet.Core.Signing;
 using Rayfleet.Server.Tests.Support;
@@ -133,6 +135,64 @@ public sealed class SignatureErrorTests
         {
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
             RayfleetHost.TryDelete(dataDirectory);
+        }
+    }
+
+    [Fact]
+    public async Task A_nonce_used_on_one_process_of_a_store_is_refused_by_another_that_already_holds_its_ledger()
+    {
+        using var first = new RayfleetHost();
+        using var second = new RayfleetHost(first.DataDirectory, first.Clock);
+        var client1 = first.UnsignedClient();
+        var client2 = second.UnsignedClient();
+        // Both ledgers have read the log before the nonce is used.
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(client2, CustomSigner.Build(HttpMethod.Get, Url(client2, "/api/v1/workspaces"), null, RayfleetHost.AdminKey, first.Clock.GetUtcNow()))).Status);
+
+        var nonce = Guid.NewGuid().ToString("N");
+        var date = first.Clock.GetUtcNow();
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(client1, CustomSigner.Build(HttpMethod.Get, Url(client1, "/api/v1/workspaces"), null, RayfleetHost.AdminKey, date, nonce))).Status);
+        Assert.Equal((HttpStatusCode.BadRequest, "SignatureNonceUsed"),
+            await SendAsync(client2, CustomSigner.Build(HttpMethod.Get, Url(client2, "/api/v1/workspaces"), null, RayfleetHost.AdminKey, date, nonce)));
+    }
+
+    [Fact]
+    public async Task Expired_nonces_leave_memory_and_the_store_and_what_is_left_is_still_refused()
+    {
+        using var host = new RayfleetHost();
+        var client = host.UnsignedClient();
+        var ledger = host.Services.GetRequiredService<Rayfleet.Server.Auth.NonceLedger>();
+        var old = Guid.NewGuid().ToString("N");
+        var oldDate = host.Clock.GetUtcNow();
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(client, CustomSigner.Build(HttpMethod.Get, Url(client, "/api/v1/workspaces"), null, RayfleetHost.AdminKey, oldDate, old))).Status);
+        Assert.Equal(1, ledger.Count);
+
+        // 31 minutes on, the first nonce has expired (its request's date is out of the window anyway).
+        host.Clock.Advance(TimeSpan.FromMinutes(31));
+        var recent = Guid.NewGuid().ToString("N");
+        var recentDate = host.Clock.GetUtcNow();
+        Assert.Equal(HttpStatusCode.OK, (await SendAsync(client, CustomSigner.Build(HttpMethod.Get, Url(client, "/api/v1/workspaces"), null, RayfleetHost.AdminKey, recentDate, recent))).Status);
+        Assert.Equal(1, ledger.Count);
+        Assert.Equal((HttpStatusCode.BadRequest, "SignatureNonceUsed"),
+            await SendAsync(client, CustomSigner.Build(HttpMethod.Get, Url(client, "/api/v1/workspaces"), null, RayfleetHost.AdminKey, recentDate, recent)));
+        Assert.Equal((HttpStatusCode.BadRequest, "InvalidTimeStamp.Expired"),
+            await SendAsync(client, CustomSigner.Build(HttpMethod.Get, Url(client, "/api/v1/workspaces"), null, RayfleetHost.AdminKey, oldDate, old)));
+
+        // The purge runs in its own unit after the request that found it due; the expired row is gone from the log.
+        await WaitUntilAsync(async () =>
+        {
+            await using var scope = host.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<Rayfleet.Server.Persistence.RayfleetDbContext>();
+            return await db.Nonces.CountAsync() == 1;
+        });
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met in 30 s");
+            await Task.Delay(20);
         }
     }
 

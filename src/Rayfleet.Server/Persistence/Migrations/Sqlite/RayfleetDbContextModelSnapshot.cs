@@ -479,19 +479,20 @@ namespace Rayfleet.Server.Persistence.Migrations.Sqlite
 
             modelBuilder.Entity("Rayfleet.Server.Persistence.NonceRow", b =>
                 {
-                    b.Property<string>("AccessKeyId")
-                        .HasColumnType("TEXT");
-
-                    b.Property<string>("Nonce")
-                        .HasMaxLength(128)
-                        .HasColumnType("TEXT");
+                    b.Property<long>("Seq")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER");
 
                     b.Property<long>("ExpiresAt")
                         .HasColumnType("INTEGER");
 
-                    b.HasKey("AccessKeyId", "Nonce");
+                    b.Property<long>("KeyHigh")
+                        .HasColumnType("INTEGER");
 
-                    b.HasIndex("ExpiresAt");
+                    b.Property<long>("KeyLow")
+                        .HasColumnType("INTEGER");
+
+                    b.HasKey("Seq");
 
                     b.ToTable("signature_nonces", (string)null);
                 });
