@@ -94,10 +94,17 @@ public sealed class NonceLedger(StoreWriter writer, TimeProvider clock)
 
     private async Task<bool> AppendAsync(RayfleetDbContext db, UInt128 key, long expiresAt)
     {
-        await CatchUpAsync(db);
+        try
+        {
+            await CatchUpAsync(db);
+        }
+        finally
+        {
+            // Pending no longer, whatever happens: a failed read leaves the nonce remembered here, and its request failed.
+            lock (_lock) _pending.Remove(key);
+        }
         lock (_lock)
         {
-            _pending.Remove(key);
             if (_taken.Remove(key)) return false;
         }
         await db.ExecutePreparedAsync(Append, [(long)(ulong)(key >> 64), (long)(ulong)key, expiresAt]);
@@ -150,11 +157,12 @@ public sealed class NonceLedger(StoreWriter writer, TimeProvider clock)
         }
         _caughtUpIn = writer.Transaction;
     }
+
     /// <summary>
     /// Deletes expired rows from the start of the log, up to the first one not expired yet (a nonce of a request dated
     /// ahead of the clock holds the ones behind it a little longer).
     /// </summary>
-    internal static async Task PurgeAsync(RayfleetDbContext db, long now)
+    private static async Task PurgeAsync(RayfleetDbContext db, long now)
     {
         var oldest = await db.Nonces.OrderBy(n => n.Seq).Select(n => (long?)n.Seq).FirstOrDefaultAsync();
         if (oldest is null) return;

@@ -178,22 +178,12 @@ public sealed class SignatureErrorTests
             await SendAsync(client, CustomSigner.Build(HttpMethod.Get, Url(client, "/api/v1/workspaces"), null, RayfleetHost.AdminKey, oldDate, old)));
 
         // The purge runs in its own unit after the request that found it due; the expired row is gone from the log.
-        await WaitUntilAsync(async () =>
+        await Wall.UntilAsync(async () =>
         {
             await using var scope = host.Services.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<Rayfleet.Server.Persistence.RayfleetDbContext>();
             return await db.Nonces.CountAsync() == 1;
-        });
-    }
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met in 30 s");
-            await Task.Delay(20);
-        }
+        }, "the expired nonce is purged from the log");
     }
 
     [Fact]
