@@ -54,7 +54,7 @@ public sealed class CliApp(TextWriter stdout, TextWriter stderr, IReadOnlyDictio
             if (result.GetValue(credentials) is { } file)
             {
                 if (!File.Exists(file)) return await FailAsync(UsageError, $"Credentials file '{file}' does not exist.");
-                var fromFile = JsonSerializer.Deserialize<CliConfig>(await File.ReadAllTextAsync(file, ct)) ?? new CliConfig();
+                var fromFile = JsonSerializer.Deserialize(await File.ReadAllTextAsync(file, ct), CliJson.Default.CliConfig) ?? new CliConfig();
                 config = config with
                 {
                     Endpoint = fromFile.Endpoint ?? config.Endpoint,

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using System.Text.Json.Serialization;
+using Rayfleet.Core.Contracts;
 
 namespace Rayfleet.Core.Capacity;
 
@@ -26,15 +26,9 @@ public readonly record struct Resources(long MilliCpu, long MemoryBytes, decimal
     public bool IsZero => MilliCpu == 0 && MemoryBytes == 0 && Cu == 0 && Gpu == 0;
 
     /// <summary>The JSON string the queue listing carries in maxResource / usedResource.</summary>
-    public string ToWireJson() => JsonSerializer.Serialize(new WireResources(
+    public string ToWireJson() => JsonSerializer.Serialize(new QueueResourcesDto(
         Quantity.FormatCores(MilliCpu), Quantity.FormatMemory(MemoryBytes), Quantity.FormatCu(Cu),
-        Gpu.ToString(System.Globalization.CultureInfo.InvariantCulture)));
-
-    private sealed record WireResources(
-        [property: JsonPropertyName("cpu")] string Cpu,
-        [property: JsonPropertyName("memory")] string Memory,
-        [property: JsonPropertyName("cu")] string Cu,
-        [property: JsonPropertyName("gpu")] string Gpu);
+        Gpu.ToString(System.Globalization.CultureInfo.InvariantCulture)), WireJson.Default.QueueResourcesDto);
 }
 
 /// <summary>Resources per queue name (ordinal keys: queue names are case-sensitive on the wire).</summary>
@@ -59,13 +53,13 @@ public sealed class QueueDemand
 
     public bool IsEmpty => _byQueue.Count == 0;
 
-    public string ToJson() => JsonSerializer.Serialize(_byQueue.ToDictionary(kv => kv.Key, kv => kv.Value));
+    public string ToJson() => JsonSerializer.Serialize(_byQueue.ToDictionary(kv => kv.Key, kv => kv.Value), WireJson.Default.DictionaryStringResources);
 
     public static QueueDemand FromJson(string? json)
     {
         var demand = new QueueDemand();
         if (string.IsNullOrEmpty(json)) return demand;
-        var map = JsonSerializer.Deserialize<Dictionary<string, Resources>>(json);
+        var map = JsonSerializer.Deserialize(json, WireJson.Default.DictionaryStringResources);
         if (map is not null)
             foreach (var (queue, amount) in map) demand.Add(queue, amount);
         return demand;

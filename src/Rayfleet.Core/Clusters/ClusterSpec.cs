@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json;
 using Rayfleet.Core.Capacity;
+using Rayfleet.Core.Contracts;
 
 namespace Rayfleet.Core.Clusters;
 
@@ -53,12 +54,10 @@ public sealed record ClusterSpec
     public ImmutableList<WorkerGroupSpec> Workers { get; init; } = [];
     public ImmutableList<string> VolumeIds { get; init; } = [];
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
-
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public string ToJson() => JsonSerializer.Serialize(this, WireJson.Default.ClusterSpec);
 
     public static ClusterSpec FromJson(string json) =>
-        JsonSerializer.Deserialize<ClusterSpec>(json, Json) ?? throw new InvalidDataException("Empty cluster spec.");
+        JsonSerializer.Deserialize(json, WireJson.Default.ClusterSpec) ?? throw new InvalidDataException("Empty cluster spec.");
 
     /// <summary>The spec with every field that a running cluster picks up at once replaced from <paramref name="source"/>.</summary>
     public ClusterSpec WithLiveFieldsFrom(ClusterSpec source)

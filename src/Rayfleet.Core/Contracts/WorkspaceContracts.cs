@@ -316,3 +316,10 @@ public sealed record ListGpuSpecsResponse
     [JsonPropertyName("gpuSpecs")] public required List<GpuTypeDto> GpuSpecs { get; init; }
     [JsonPropertyName("totalCount")] public int TotalCount { get; init; }
 }
+
+/// <summary>The JSON object that a queue's maxResource and usedResource strings carry.</summary>
+public sealed record QueueResourcesDto(
+    [property: JsonPropertyName("cpu")] string Cpu,
+    [property: JsonPropertyName("memory")] string Memory,
+    [property: JsonPropertyName("cu")] string Cu,
+    [property: JsonPropertyName("gpu")] string Gpu);

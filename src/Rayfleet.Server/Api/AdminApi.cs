@@ -51,7 +51,7 @@ public static class AdminApi
         string principalId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, TimeProvider time, CancellationToken ct)
     {
         // No clientToken here: a replayed answer would have to keep the secret, and secrets are never stored in clear.
-        return await runner.RunAsync("CreateAccessKey", principalId, null, new { principalId }, async () =>
+        return await runner.RunAsync("CreateAccessKey", principalId, null, new Parameter("principalId", principalId), async () =>
         {
             if (!await db.Principals.AnyAsync(p => p.Id == principalId, ct))
                 throw ApiException.NotFound("InvalidPrincipal.NotFound", $"Principal '{principalId}' does not exist.");
@@ -79,7 +79,7 @@ public static class AdminApi
 
     private static async Task<IResult> SetActiveAsync(
         string accessKeyId, bool active, string action, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
-        await runner.RunAsync(action, accessKeyId, null, new { accessKeyId }, async () =>
+        await runner.RunAsync(action, accessKeyId, null, new Parameter("accessKeyId", accessKeyId), async () =>
         {
             var row = await FindKeyAsync(db, accessKeyId, ct);
             row.Active = active;
@@ -87,7 +87,7 @@ public static class AdminApi
         }, ct);
 
     public static async Task<IResult> DeleteAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
-        await runner.RunAsync("DeleteAccessKey", accessKeyId, null, new { accessKeyId }, async () =>
+        await runner.RunAsync("DeleteAccessKey", accessKeyId, null, new Parameter("accessKeyId", accessKeyId), async () =>
         {
             var row = await FindKeyAsync(db, accessKeyId, ct);
             if (Caller.Of(http)?.AccessKeyId == accessKeyId)
@@ -189,7 +189,7 @@ public static class MemberApi
     public static async Task<IResult> Remove(string workspaceId, string principalId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        return await runner.RunAsync("RemoveWorkspaceMember", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new { principalId }, async () =>
+        return await runner.RunAsync("RemoveWorkspaceMember", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new Parameter("principalId", principalId), async () =>
         {
             var row = await db.Memberships.FirstOrDefaultAsync(m => m.WorkspaceId == workspaceId && m.PrincipalId == principalId, ct)
                       ?? throw ApiException.NotFound("InvalidMember.NotFound", $"Principal '{principalId}' is not a member of the workspace.");

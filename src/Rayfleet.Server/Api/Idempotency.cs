@@ -68,7 +68,7 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
                 throw;
             }
 
-            var json = JsonSerializer.Serialize(mutation.Response, mutation.Response.GetType());
+            var json = JsonSerializer.Serialize(mutation.Response, mutation.Response.GetType(), WireJson.Default);
             if (await TryCommitAsync(action, scope, key, hash, mutation, json, ct))
             {
                 mutation.AfterCommit?.Invoke();
@@ -151,5 +151,26 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
     }
 
     private static string Hash(object request) =>
-        Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(request, request.GetType())));
+        Convert.ToHexStringLower(SHA256.HashData(request is Parameter p
+            ? p.ToUtf8Json()
+            : JsonSerializer.SerializeToUtf8Bytes(request, request.GetType(), WireJson.Default)));
+}
+
+/// <summary>
+/// What a call without a body stands for when its token is checked: the one path or query parameter it acts on,
+/// fingerprinted as the JSON object <c>{"name":"value"}</c>.
+/// </summary>
+public sealed record Parameter(string Name, string Value)
+{
+    public byte[] ToUtf8Json()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(Name.Length + Value.Length + 8);
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            writer.WriteStartObject();
+            writer.WriteString(Name, Value);
+            writer.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
 }

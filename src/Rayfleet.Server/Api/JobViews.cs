@@ -11,7 +11,7 @@ public sealed class JobViews(TimeProvider time, LogStore logs)
 {
     public GetRayJobResponse Detail(JobRow row, string requestId, IReadOnlyDictionary<string, string> names)
     {
-        var spec = JsonSerializer.Deserialize<SubmitRayJobRequest>(row.SpecJson)!;
+        var spec = JsonSerializer.Deserialize(row.SpecJson, WireJson.Default.SubmitRayJobRequest)!;
         var usage = new Usage(row.UsageCuMs, row.UsageGpuMs);
         return new GetRayJobResponse
         {

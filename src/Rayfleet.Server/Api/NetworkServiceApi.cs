@@ -40,7 +40,7 @@ public static class NetworkServiceApi
                 Name = request.Name!,
                 Type = request.Type ?? "NetworkService",
                 VpcId = request.VpcId,
-                VswitchIdsJson = JsonSerializer.Serialize(request.VswitchIds ?? []),
+                VswitchIdsJson = JsonSerializer.Serialize(request.VswitchIds ?? [], WireJson.Default.ListString),
                 SecurityGroupId = request.SecurityGroupId,
                 CreateTime = time.Now(),
             });
@@ -59,7 +59,7 @@ public static class NetworkServiceApi
             StateChangeReason = new StateChangeReasonDto(null, null),
             Type = n.Type,
             VpcId = n.VpcId,
-            VswitchIds = JsonSerializer.Deserialize<List<string>>(n.VswitchIdsJson) ?? [],
+            VswitchIds = JsonSerializer.Deserialize(n.VswitchIdsJson, WireJson.Default.ListString) ?? [],
             SecurityGroupId = n.SecurityGroupId,
             WorkspaceId = n.WorkspaceId,
         }).ToList();

@@ -68,7 +68,7 @@ public static partial class QueueApi
     public static async Task<IResult> Delete(string workspaceId, string workspaceQueueName, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        return await runner.RunAsync("DeleteWorkspaceQueue", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new { workspaceQueueName }, async () =>
+        return await runner.RunAsync("DeleteWorkspaceQueue", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new Parameter("workspaceQueueName", workspaceQueueName), async () =>
         {
             var row = await db.Queues.FirstOrDefaultAsync(q => q.WorkspaceId == workspaceId && q.Name == workspaceQueueName, ct)
                       ?? throw ApiException.NotFound(ErrorCodes.QueueNotFound, $"Queue '{workspaceQueueName}' does not exist in the workspace.");
@@ -87,7 +87,7 @@ public static partial class QueueApi
         var rows = await db.Queues.AsNoTracking().Where(q => q.WorkspaceId == workspaceId).OrderBy(q => q.CreateTime).ThenBy(q => q.Name).ToListAsync(ct);
         var used = await QueueAdmissionService.UsedAsync(db, workspaceId, null, ct);
         var queues = rows
-            .Select(q => (Row: q, Environments: JsonSerializer.Deserialize<List<string>>(q.EnvironmentsJson) ?? []))
+            .Select(q => (Row: q, Environments: JsonSerializer.Deserialize(q.EnvironmentsJson, WireJson.Default.ListString) ?? []))
             .Where(q => environment is null || q.Environments.Contains(environment))
             .Select(q => new QueueDto
             {
@@ -104,7 +104,7 @@ public static partial class QueueApi
                 PaymentType = q.Row.PaymentType ?? "PayAsYouGo",
                 CreateTime = q.Row.CreateTime,
                 Preheat = q.Row.Preheat,
-                GpuSpec = JsonSerializer.Deserialize<List<string>>(q.Row.GpuSpecJson) ?? [],
+                GpuSpec = JsonSerializer.Deserialize(q.Row.GpuSpecJson, WireJson.Default.ListString) ?? [],
                 GpuMachineNum = q.Row.GpuMachineNum,
                 InstanceId = q.Row.InstanceId,
                 Description = q.Row.Description,
@@ -161,8 +161,8 @@ public static partial class QueueApi
         if (request.PaymentType is not null) row.PaymentType = request.PaymentType;
         if (request.Preheat is { } preheat) row.Preheat = preheat;
         if (request.InstanceId is not null) row.InstanceId = request.InstanceId;
-        if (request.GpuSpec is not null) row.GpuSpecJson = JsonSerializer.Serialize(request.GpuSpec.Where(g => g is not null));
-        if (request.Environments is not null) row.EnvironmentsJson = JsonSerializer.Serialize(request.Environments.Where(e => e is not null));
+        if (request.GpuSpec is not null) row.GpuSpecJson = JsonSerializer.Serialize(request.GpuSpec.Where(g => g is not null).ToList(), WireJson.Default.ListString);
+        if (request.Environments is not null) row.EnvironmentsJson = JsonSerializer.Serialize(request.Environments.Where(e => e is not null).ToList(), WireJson.Default.ListString);
     }
 
     private static async Task<List<string>> ClustersUsingAsync(RayfleetDbContext db, string workspaceId, string queue, CancellationToken ct)

@@ -186,7 +186,7 @@ public static class RayClusterApi
     {
         var token = ApiSupport.Query(http.Request, "clientToken");
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        return await runner.RunAsync("DeleteRayCluster", $"{workspaceId}/{clusterId}", token, new { clusterId }, async () =>
+        return await runner.RunAsync("DeleteRayCluster", $"{workspaceId}/{clusterId}", token, new Parameter("clusterId", clusterId), async () =>
         {
             var row = await FindAsync(db, workspaceId, clusterId, ct);
             // A tombstone: gone from Get and List now; the reconciler removes the row once the provider confirms.
@@ -204,7 +204,7 @@ public static class RayClusterApi
     {
         var request = await JsonBody.ReadAsync<StartRayClusterRequest>(http.Request);
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        return await runner.RunAsync("StartRayCluster", $"{workspaceId}/{clusterId}", request.ClientToken, new { clusterId }, async () =>
+        return await runner.RunAsync("StartRayCluster", $"{workspaceId}/{clusterId}", request.ClientToken, new Parameter("clusterId", clusterId), async () =>
         {
             var row = await FindAsync(db, workspaceId, clusterId, ct);
             var state = ClusterStatusView.Of(row).State;
@@ -327,7 +327,7 @@ internal static class ClusterViews
             JobUrlInner = status.NewInstance ? null : row.JobUrlInner,
             GrpcEndpoint = status.NewInstance ? null : row.GrpcEndpoint,
             SubmitToken = row.SubmitToken,
-            Instances = status.NewInstance ? [] : JsonSerializer.Deserialize<List<RayNodeDto>>(row.NodesJson) ?? [],
+            Instances = status.NewInstance ? [] : JsonSerializer.Deserialize(row.NodesJson, WireJson.Default.ListRayNodeDto) ?? [],
             JobSubmissionId = row.JobId,
             CuHours = usage.CuHours,
             GuHours = GuHours(usage, spec),

@@ -78,7 +78,7 @@ public static class RayJobApi
                 WorkspaceId = workspaceId,
                 Provider = workspace.Provider,
                 Name = accepted.Name ?? id,
-                SpecJson = JsonSerializer.Serialize(accepted),
+                SpecJson = JsonSerializer.Serialize(accepted, WireJson.Default.SubmitRayJobRequest),
                 ClusterId = cluster.Id,
                 OwnsCluster = accepted.ClusterId is null,
                 QueueName = headQueue,
@@ -154,7 +154,7 @@ public static class RayJobApi
     {
         var token = ApiSupport.Query(http.Request, "clientToken");
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        return await runner.RunAsync("CancelRayJob", $"{workspaceId}/{submissionId}", token, new { submissionId }, async () =>
+        return await runner.RunAsync("CancelRayJob", $"{workspaceId}/{submissionId}", token, new Parameter("submissionId", submissionId), async () =>
         {
             var row = await db.Jobs.FirstOrDefaultAsync(j => j.Id == submissionId && j.WorkspaceId == workspaceId, ct)
                       ?? throw JobNotFound(submissionId);
@@ -180,7 +180,7 @@ public static class RayJobApi
         SubmitTimeRangeDto? range = null;
         try
         {
-            range = json.Length <= 1024 ? JsonSerializer.Deserialize<SubmitTimeRangeDto>(json) : null;
+            range = json.Length <= 1024 ? JsonSerializer.Deserialize(json, WireJson.Default.SubmitTimeRangeDto) : null;
         }
         catch (JsonException)
         {

@@ -72,7 +72,7 @@ public static class VolumeApi
     public static async Task<IResult> Delete(string workspaceId, string volumeId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        return await runner.RunAsync("DeleteVolume", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new { volumeId }, async () =>
+        return await runner.RunAsync("DeleteVolume", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new Parameter("volumeId", volumeId), async () =>
         {
             var row = await db.Volumes.FirstOrDefaultAsync(v => v.WorkspaceId == workspaceId && v.Id == volumeId, ct)
                       ?? throw ApiException.NotFound(ErrorCodes.VolumeNotFound, $"Volume '{volumeId}' does not exist in the workspace.");

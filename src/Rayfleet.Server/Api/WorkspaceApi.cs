@@ -68,7 +68,7 @@ public static class WorkspaceApi
                 Provider = provider,
                 RegionId = options.Value.RegionId,
                 ResourceSpec = ResourceSpecOf(cu),
-                AttributesJson = JsonSerializer.Serialize(WorkspaceAttributes.Of(request)),
+                AttributesJson = JsonSerializer.Serialize(WorkspaceAttributes.Of(request), ServerJson.Default.WorkspaceAttributes),
                 CreateTime = now,
             });
             db.Queues.Add(new QueueRow { WorkspaceId = id, Name = ClusterRules.DefaultQueue, Cu = cu, Gpu = gpu, CreateTime = now, Category = gpu > 0 ? "GPU" : "CPU" });
@@ -120,7 +120,7 @@ public static class WorkspaceApi
 
             if (request.WorkspaceName is { } name) row.Name = name;
             if (request.Cu is { } cu) row.ResourceSpec = ResourceSpecOf(cu);
-            row.AttributesJson = JsonSerializer.Serialize(WorkspaceAttributes.Read(row).Merge(request));
+            row.AttributesJson = JsonSerializer.Serialize(WorkspaceAttributes.Read(row).Merge(request), ServerJson.Default.WorkspaceAttributes);
 
             var capacityChanged = false;
             if (request.Cu is not null || request.Gpu is not null)
@@ -185,7 +185,7 @@ public static class WorkspaceApi
     public static async Task<IResult> Delete(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
-        return await runner.RunAsync("DeleteWorkspace", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new { workspaceId }, async () =>
+        return await runner.RunAsync("DeleteWorkspace", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new Parameter("workspaceId", workspaceId), async () =>
         {
             // Tombstoned clusters still count: their resources may not be gone yet.
             var clusters = await db.Clusters.CountAsync(c => c.WorkspaceId == workspaceId, ct);
@@ -264,7 +264,7 @@ internal sealed record WorkspaceAttributes
     [JsonPropertyName("ipWhiteList")] public List<string?>? IpWhiteList { get; init; }
 
     public static WorkspaceAttributes Read(WorkspaceRow row) =>
-        JsonSerializer.Deserialize<WorkspaceAttributes>(row.AttributesJson) ?? new WorkspaceAttributes();
+        JsonSerializer.Deserialize(row.AttributesJson, ServerJson.Default.WorkspaceAttributes) ?? new WorkspaceAttributes();
 
     public static WorkspaceAttributes Of(CreateWorkspaceRequest request) => new()
     {

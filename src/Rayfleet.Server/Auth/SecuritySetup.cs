@@ -166,7 +166,7 @@ public sealed partial class SecurityBootstrap(
             ["endpoint"] = endpoint,
             ["accessKeyId"] = keyId,
             ["accessKeySecret"] = secret,
-        }, new JsonSerializerOptions { WriteIndented = true });
+        }, FileJson.Default.DictionaryStringString);
         var temp = path + ".tmp";
         var fileOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows()) fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;

@@ -104,7 +104,7 @@ public static partial class ErrorHandling
         };
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(JsonSerializer.Serialize(body));
+        await context.Response.WriteAsync(JsonSerializer.Serialize(body, WireJson.Default.ErrorBody));
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled error for request {RequestId} {Method} {Path}")]
@@ -117,6 +117,8 @@ public static class JsonBody
     public static readonly JsonSerializerOptions Options = new()
     {
         MaxDepth = 32,
+        // Only the wire contracts, source-generated: a body cannot make the service build a serializer at run time.
+        TypeInfoResolver = WireJson.Default,
         // Exact, case-sensitive names: the SDKs send the wire names; near misses must not bind silently.
         PropertyNameCaseInsensitive = false,
         AllowTrailingCommas = false,

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
+using Rayfleet.Core.Contracts;
 using Rayfleet.Server.Api;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Jobs;
@@ -106,6 +107,9 @@ public static class RayfleetApp
         services.AddHostedService(sp => sp.GetRequiredService<ClusterReconciler>());
         services.AddRayfleetLogs();
 
+        // Answers are written from the source-generated contracts; the reflection resolver stays behind them for what
+        // only the API description asks about (a test checks that every contract is generated).
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, WireJson.Default));
         services.AddHealthChecks()
             .AddCheck<ReadinessCheck>("store-and-reconciler", tags: ["ready"]);
         services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>

@@ -59,6 +59,11 @@ public sealed record RayJobSubmission
     public string? ExtraParam { get; init; }
 }
 
+/// <summary>Ray's job API bodies: snake_case names, nulls left out.</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(RayJobDetails))]
+internal sealed partial class RayDashboardJson : JsonSerializerContext;
+
 /// <summary>Ray's JobDetails, the fields Rayfleet reads.</summary>
 public sealed record RayJobDetails
 {

@@ -23,12 +23,6 @@ public sealed class RayJobClient : IRayJobApi
     private const int MaxErrorBytes = 64 * 1024;
     private const int ExcerptChars = 2000;
 
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
-    };
-
     private readonly HttpClient _http;
 
     public RayJobClient(HttpClient http, Uri dashboard, int maxLogChars = DefaultMaxLogChars, int maxResponseBytes = DefaultMaxResponseBytes)
@@ -168,7 +162,7 @@ public sealed class RayJobClient : IRayJobApi
     private static ByteArrayContent JsonContent(JsonNode body)
     {
         // Bytes, not a streamed JsonContent: the request carries a Content-Length, which every server reads.
-        var content = new ByteArrayContent(JsonSerializer.SerializeToUtf8Bytes(body, Json));
+        var content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(body.ToJsonString()));
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         return content;
     }
@@ -297,7 +291,7 @@ public sealed class RayJobClient : IRayJobApi
     {
         try
         {
-            return node.Deserialize<RayJobDetails>(Json) ?? throw new JsonException("null");
+            return node.Deserialize(RayDashboardJson.Default.RayJobDetails) ?? throw new JsonException("null");
         }
         catch (JsonException ex)
         {

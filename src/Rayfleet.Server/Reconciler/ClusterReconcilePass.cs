@@ -175,7 +175,7 @@ public sealed partial class ClusterReconcilePass(
                 _ => ClusterState.Starting,
             };
             row.Message = observation.Phase == ObservedPhase.Failed ? observation.Message : scaleMessage ?? observation.Message;
-            ClusterUsage.Observe(row, JsonSerializer.Serialize(observation.Nodes.Select(ToDto).ToList()), catalogs, Now());
+            ClusterUsage.Observe(row, JsonSerializer.Serialize(observation.Nodes.Select(ToDto).ToList(), WireJson.Default.ListRayNodeDto), catalogs, Now());
             row.DashboardUrl = observation.Endpoints.DashboardUrl;
             row.JobUrl = observation.Endpoints.JobUrl;
             row.JobUrlInner = observation.Endpoints.JobUrlInner;
@@ -309,7 +309,7 @@ public sealed partial class ClusterReconcilePass(
             StringComparer.Ordinal);
 
     private static Dictionary<string, int>? Replicas(string? json) =>
-        json is null ? null : JsonSerializer.Deserialize<Dictionary<string, int>>(json);
+        json is null ? null : JsonSerializer.Deserialize(json, WireJson.Default.DictionaryStringInt32);
 
     private static bool SameCounts(IReadOnlyDictionary<string, int> a, IReadOnlyDictionary<string, int> b) =>
         a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);

@@ -59,7 +59,7 @@ public static class ClusterUsage
     private static IReadOnlyList<MeteredNode> Metered(ClusterRow row, Catalogs catalogs)
     {
         if (row.NodesJson is "[]" or "") return [];
-        var nodes = JsonSerializer.Deserialize<List<RayNodeDto>>(row.NodesJson) ?? [];
+        var nodes = JsonSerializer.Deserialize(row.NodesJson, WireJson.Default.ListRayNodeDto) ?? [];
         if (nodes.Count == 0) return [];
         var spec = ClusterSpec.FromJson(row.RunSpecJson ?? row.SpecJson);
         return [.. nodes.Select(n => Metered(n, spec, catalogs))];

@@ -9,7 +9,7 @@ namespace Rayfleet.Server.Reconciler;
 /// <summary>What Ray is asked to run for a stored job: its request, parsed by the same rules that accepted it.</summary>
 public static class JobSubmissions
 {
-    public static SubmitRayJobRequest Spec(JobRow job) => JsonSerializer.Deserialize<SubmitRayJobRequest>(job.SpecJson)!;
+    public static SubmitRayJobRequest Spec(JobRow job) => JsonSerializer.Deserialize(job.SpecJson, WireJson.Default.SubmitRayJobRequest)!;
 
     public static RayJobSubmission For(JobRow job)
     {

@@ -7,6 +7,7 @@ using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
 using Rayfleet.Server.Providers;
+using Rayfleet.Core.Contracts;
 
 namespace Rayfleet.Server.Reconciler;
 
@@ -95,6 +96,6 @@ public sealed class ProviderRequestBuilder(RayfleetDbContext db, Catalogs catalo
         var row = await db.NetworkServices.AsNoTracking().FirstOrDefaultAsync(n => n.WorkspaceId == workspaceId && n.Name == name, ct);
         return row is null
             ? null
-            : new ProviderNetworkService(row.Id, row.Name, row.VpcId, JsonSerializer.Deserialize<List<string>>(row.VswitchIdsJson) ?? [], row.SecurityGroupId);
+            : new ProviderNetworkService(row.Id, row.Name, row.VpcId, JsonSerializer.Deserialize(row.VswitchIdsJson, WireJson.Default.ListString) ?? [], row.SecurityGroupId);
     }
 }

@@ -4,6 +4,7 @@ using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Server.Hosting;
 using Rayfleet.Server.Persistence;
+using Rayfleet.Core.Contracts;
 
 namespace Rayfleet.Server.Reconciler;
 
@@ -124,7 +125,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
                 // earlier. From the waiting clusters to their demand rows, on the index of waiting clusters only: the
                 // clusters admitted before do not count, and are not read.
                 var queuedAt = admitted ? long.MaxValue : row.QueuedAt;
-                var granted = JsonSerializer.Serialize(inFlight);
+                var granted = JsonSerializer.Serialize(inFlight, WireJson.Default.ListString);
                 var sums = await db.Database.SqlQuery<AheadSum>($"""
                     SELECT d."QueueName" AS "Queue", SUM(d."MilliCpu") AS "Cpu", SUM(d."MemoryBytes") AS "Mem", SUM(d."MilliCu") AS "Cu", SUM(d."Gpu") AS "Gpu"
                     FROM "clusters" AS c INDEXED BY "IX_clusters_Waiting"
@@ -146,7 +147,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
                 db.Reservations.RemoveRange(own);
                 var granted = AmountRows<ReservationRow>(row.Id, row.WorkspaceId, demand).ToList();
                 db.Reservations.AddRange(granted);
-                row.AdmittedReplicasJson = JsonSerializer.Serialize(replicas);
+                row.AdmittedReplicasJson = JsonSerializer.Serialize(replicas, WireJson.Default.IReadOnlyDictionaryStringInt32);
                 change = new Dictionary<string, Amount>(StringComparer.Ordinal);
                 foreach (var r in granted) change[r.QueueName] = change.GetValueOrDefault(r.QueueName) + Amount.Of(r);
                 foreach (var r in own) change[r.QueueName] = change.GetValueOrDefault(r.QueueName) - Amount.Of(r);

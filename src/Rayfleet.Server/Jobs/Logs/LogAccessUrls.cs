@@ -25,7 +25,7 @@ public sealed record LogUrlGrant(string WorkspaceId, string SubmissionId, string
 /// is read from the URL itself. The expiry is checked here against the injected <see cref="TimeProvider"/>, not by
 /// <c>ITimeLimitedDataProtector</c>, which reads the system clock and reports an expired token like a forged one.
 /// </summary>
-public sealed class LogAccessUrls(IDataProtectionProvider protection, TimeProvider time, IOptions<LogOptions> options)
+public sealed partial class LogAccessUrls(IDataProtectionProvider protection, TimeProvider time, IOptions<LogOptions> options)
 {
     /// <summary>The download route's prefix; exempt from request signatures, since the token is the credential.</summary>
     public const string RoutePrefix = "/logs/v1";
@@ -40,7 +40,7 @@ public sealed class LogAccessUrls(IDataProtectionProvider protection, TimeProvid
     {
         var expires = time.GetUtcNow() + _options.UrlLifetime;
         var claims = new Claims(1, workspaceId, submissionId, relativeName, expires.ToUnixTimeMilliseconds());
-        var token = _protector.Protect(JsonSerializer.Serialize(claims));
+        var token = _protector.Protect(JsonSerializer.Serialize(claims, ClaimsJson.Default.Claims));
         return ($"{(_options.PublicBaseUrl is { Length: > 0 } configured ? configured : baseUrl).TrimEnd('/')}{RoutePrefix}/{token}", expires);
     }
 
@@ -51,7 +51,7 @@ public sealed class LogAccessUrls(IDataProtectionProvider protection, TimeProvid
         Claims? claims;
         try
         {
-            claims = JsonSerializer.Deserialize<Claims>(_protector.Unprotect(token));
+            claims = JsonSerializer.Deserialize(_protector.Unprotect(token), ClaimsJson.Default.Claims);
         }
         catch (Exception e) when (e is CryptographicException or FormatException or JsonException)
         {
@@ -68,4 +68,7 @@ public sealed class LogAccessUrls(IDataProtectionProvider protection, TimeProvid
         [property: JsonPropertyName("j")] string? J,
         [property: JsonPropertyName("p")] string? P,
         [property: JsonPropertyName("e")] long E);
+
+    [JsonSerializable(typeof(Claims))]
+    private sealed partial class ClaimsJson : JsonSerializerContext;
 }

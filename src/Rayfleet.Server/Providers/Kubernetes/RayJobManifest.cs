@@ -50,7 +50,7 @@ public static class RayJobManifest
         if (submission.EntrypointNumGpus is { } gpus) spec["entrypointNumGpus"] = gpus;
         // A JSON text in the CRD (a string), unmarshalled by KubeRay into a map of numbers.
         if (submission.EntrypointResources is { Count: > 0 } resources)
-            spec["entrypointResources"] = JsonSerializer.Serialize(resources.OrderBy(kv => kv.Key, StringComparer.Ordinal).ToDictionary(kv => kv.Key, kv => kv.Value));
+            spec["entrypointResources"] = new JsonObject(resources.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))).ToJsonString();
         spec["rayClusterSpec"] = clusterSpec;
 
         return new JsonObject

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Rayfleet.Server.Hosting;
 
 namespace Rayfleet.Server.Providers.Local;
 
@@ -81,17 +82,11 @@ public sealed class LocalNodeState
 /// <summary>The state files, one per instance folder.</summary>
 public sealed class LocalStateStore(LocalPaths paths)
 {
-    private static readonly JsonSerializerOptions Json = new()
-    {
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        WriteIndented = true,
-    };
-
     public LocalInstanceState? Load(string instanceId)
     {
         var path = paths.StateFile(instanceId);
         if (!File.Exists(path)) return null;
-        var state = JsonSerializer.Deserialize<LocalInstanceState>(File.ReadAllBytes(path), Json);
+        var state = JsonSerializer.Deserialize(File.ReadAllBytes(path), FileJson.Default.LocalInstanceState);
         // The folder name is the identity; a folder copied by hand must not act for another instance.
         if (state is not null) state.InstanceId = instanceId;
         return state;
@@ -104,13 +99,13 @@ public sealed class LocalStateStore(LocalPaths paths)
         var temp = path + ".tmp";
         using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
         {
-            JsonSerializer.Serialize(stream, state, Json);
+            JsonSerializer.Serialize(stream, state, FileJson.Default.LocalInstanceState);
             stream.Flush(flushToDisk: true);
         }
         File.Move(temp, path, overwrite: true);
     }
 
-    public static string Snapshot(LocalInstanceState state) => JsonSerializer.Serialize(state, Json);
+    public static string Snapshot(LocalInstanceState state) => JsonSerializer.Serialize(state, FileJson.Default.LocalInstanceState);
 
     /// <summary>Instance ids with a folder under the root, whatever is left in it.</summary>
     public IEnumerable<string> InstanceIds() =>

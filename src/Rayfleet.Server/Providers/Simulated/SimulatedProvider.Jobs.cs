@@ -136,7 +136,7 @@ public sealed partial class SimulatedProvider
     {
         try
         {
-            return JsonSerializer.Deserialize<JobState>(File.ReadAllBytes(path), Json);
+            return JsonSerializer.Deserialize(File.ReadAllBytes(path), StateJson.Default.JobState);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -150,7 +150,7 @@ public sealed partial class SimulatedProvider
         // A unique temporary name: concurrent readers never see half a file, and a move that must not overwrite fails
         // when the job exists, whoever wrote it.
         var temp = $"{path}.{Guid.NewGuid():N}.tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(job, Json));
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(job, StateJson.Default.JobState));
         try
         {
             File.Move(temp, path, overwrite);

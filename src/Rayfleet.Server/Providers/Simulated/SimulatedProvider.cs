@@ -19,7 +19,6 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
 {
     public const string EndpointHost = "simulated.rayfleet.invalid";
 
-    private static readonly JsonSerializerOptions Json = new() { DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull };
     private readonly KeyedGates _gates = new();
     private readonly string _root = Path.Combine(data.Path, "simulated");
     private readonly SimulatedProviderOptions _options = options.Value;
@@ -218,7 +217,7 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
             // Also what a job call outside the instance's gate sees when a removal deletes the file under it.
             return null;
         }
-        var state = JsonSerializer.Deserialize<InstanceState>(bytes, Json);
+        var state = JsonSerializer.Deserialize(bytes, StateJson.Default.InstanceState);
         if (state is null) return null;
         // The file name is the identity; a file copied or renamed by hand must not write over another instance.
         state.InstanceId = instanceId;
@@ -230,7 +229,7 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
     {
         Directory.CreateDirectory(_root);
         var path = PathOf(state.InstanceId);
-        var bytes = JsonSerializer.SerializeToUtf8Bytes(state, Json);
+        var bytes = JsonSerializer.SerializeToUtf8Bytes(state, StateJson.Default.InstanceState);
         // A pass that changed nothing writes nothing: with 10,000 instances, a new file (and inode) per observation
         // made the file system, not the service, the cost of a burst.
         if (state.Stored is { } stored && stored.AsSpan().SequenceEqual(bytes)) return;
@@ -239,6 +238,12 @@ public sealed partial class SimulatedProvider(IOptions<SimulatedProviderOptions>
         File.Move(temp, path, overwrite: true);
         state.Stored = bytes;
     }
+
+    /// <summary>The state files' serialization: compact, nulls left out.</summary>
+    [JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+    [JsonSerializable(typeof(InstanceState))]
+    [JsonSerializable(typeof(JobState))]
+    private sealed partial class StateJson : JsonSerializerContext;
 
     private sealed class InstanceState
     {
