@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
@@ -14,18 +15,18 @@ public static class AdminApi
     public static RouteGroupBuilder MapAdmin(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/admin").WithTags("Administration (extension)").RequireRamPolicies();
-        group.MapPost("/principals", CreatePrincipal).WithName("CreatePrincipal").Accepts<CreatePrincipalRequest>("application/json").Produces<CreatePrincipalResponse>();
-        group.MapGet("/principals", ListPrincipals).WithName("ListPrincipals").Produces<ListPrincipalsResponse>();
-        group.MapPost("/principals/{principalId}/accessKeys", CreateAccessKey).WithName("CreateAccessKey").Produces<CreateAccessKeyResponse>();
-        group.MapGet("/accessKeys", ListAccessKeys).WithName("ListAccessKeys").Produces<ListAccessKeysResponse>();
-        group.MapPost("/accessKeys/{accessKeyId}/disable", DisableAccessKey).WithName("DisableAccessKey").Produces<RequestIdResponse>();
-        group.MapPost("/accessKeys/{accessKeyId}/enable", EnableAccessKey).WithName("EnableAccessKey").Produces<RequestIdResponse>();
-        group.MapDelete("/accessKeys/{accessKeyId}", DeleteAccessKey).WithName("DeleteAccessKey").Produces<RequestIdResponse>();
-        group.MapGet("/audit", ListAuditEvents).WithName("ListAuditEvents").Produces<ListAuditEventsResponse>();
+        group.MapPost("/principals", CreatePrincipal).WithName("CreatePrincipal").Accepts<CreatePrincipalRequest>("application/json");
+        group.MapGet("/principals", ListPrincipals).WithName("ListPrincipals");
+        group.MapPost("/principals/{principalId}/accessKeys", CreateAccessKey).WithName("CreateAccessKey");
+        group.MapGet("/accessKeys", ListAccessKeys).WithName("ListAccessKeys");
+        group.MapPost("/accessKeys/{accessKeyId}/disable", DisableAccessKey).WithName("DisableAccessKey");
+        group.MapPost("/accessKeys/{accessKeyId}/enable", EnableAccessKey).WithName("EnableAccessKey");
+        group.MapDelete("/accessKeys/{accessKeyId}", DeleteAccessKey).WithName("DeleteAccessKey");
+        group.MapGet("/audit", ListAuditEvents).WithName("ListAuditEvents");
         return group;
     }
 
-    public static async Task<IResult> CreatePrincipal(HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
+    public static async Task<JsonAnswer<CreatePrincipalResponse>> CreatePrincipal(HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<CreatePrincipalRequest>(http.Request);
         return await runner.RunAsync("CreatePrincipal", "", request.ClientToken, request with { ClientToken = null }, async () =>
@@ -37,17 +38,17 @@ public static class AdminApi
                 throw ApiException.Invalid($"The specified parameter name is not valid: a principal named '{request.Name}' exists.");
             var id = "p-" + System.Security.Cryptography.RandomNumberGenerator.GetString("0123456789abcdef", 16);
             db.Principals.Add(new PrincipalRow { Id = id, Name = request.Name, IsAdmin = request.Admin ?? false, CreateTime = time.Now() });
-            return new Mutation(new CreatePrincipalResponse(http.RequestId(), id), Resource: id);
+            return Mutation.Of(new CreatePrincipalResponse(http.RequestId(), id), resource: id);
         }, ct);
     }
 
-    public static async Task<IResult> ListPrincipals(HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<ListPrincipalsResponse>> ListPrincipals(HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         var rows = await db.Principals.AsNoTracking().OrderBy(p => p.CreateTime).ThenBy(p => p.Id).ToListAsync(ct);
         return TypedResults.Ok(new ListPrincipalsResponse(http.RequestId(), [.. rows.Select(p => new PrincipalDto(p.Id, p.Name, p.IsAdmin, p.CreateTime))], rows.Count));
     }
 
-    public static async Task<IResult> CreateAccessKey(
+    public static async Task<JsonAnswer<CreateAccessKeyResponse>> CreateAccessKey(
         string principalId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, TimeProvider time, CancellationToken ct)
     {
         // No clientToken here: a replayed answer would have to keep the secret, and secrets are never stored in clear.
@@ -58,11 +59,11 @@ public static class AdminApi
             var id = AccessKeyStore.NewKeyId();
             var secret = AccessKeyStore.NewSecret();
             db.AccessKeys.Add(new AccessKeyRow { Id = id, PrincipalId = principalId, ProtectedSecret = keys.Protect(secret), CreateTime = time.Now() });
-            return new Mutation(new CreateAccessKeyResponse(http.RequestId(), id, secret, principalId), Resource: id);
+            return Mutation.Of(new CreateAccessKeyResponse(http.RequestId(), id, secret, principalId), resource: id);
         }, ct);
     }
 
-    public static async Task<IResult> ListAccessKeys(HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<ListAccessKeysResponse>> ListAccessKeys(HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         var principal = ApiSupport.Query(http.Request, "principalId");
         var rows = await db.AccessKeys.AsNoTracking().Where(k => principal == null || k.PrincipalId == principal)
@@ -71,32 +72,32 @@ public static class AdminApi
             [.. rows.Select(k => new AccessKeyDto(k.Id, k.PrincipalId, k.Active ? "Active" : "Inactive", k.CreateTime))], rows.Count));
     }
 
-    public static Task<IResult> DisableAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
+    public static Task<JsonAnswer<RequestIdResponse>> DisableAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
         SetActiveAsync(accessKeyId, false, "DisableAccessKey", http, db, runner, keys, ct);
 
-    public static Task<IResult> EnableAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
+    public static Task<JsonAnswer<RequestIdResponse>> EnableAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
         SetActiveAsync(accessKeyId, true, "EnableAccessKey", http, db, runner, keys, ct);
 
-    private static async Task<IResult> SetActiveAsync(
+    private static async Task<JsonAnswer<RequestIdResponse>> SetActiveAsync(
         string accessKeyId, bool active, string action, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
         await runner.RunAsync(action, accessKeyId, null, new Parameter("accessKeyId", accessKeyId), async () =>
         {
             var row = await FindKeyAsync(db, accessKeyId, ct);
             row.Active = active;
-            return new Mutation(new RequestIdResponse(http.RequestId()), () => keys.Evict(accessKeyId), Resource: accessKeyId);
+            return Mutation.Of(new RequestIdResponse(http.RequestId()), () => keys.Evict(accessKeyId), resource: accessKeyId);
         }, ct);
 
-    public static async Task<IResult> DeleteAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
+    public static async Task<JsonAnswer<RequestIdResponse>> DeleteAccessKey(string accessKeyId, HttpContext http, RayfleetDbContext db, MutationRunner runner, AccessKeyStore keys, CancellationToken ct) =>
         await runner.RunAsync("DeleteAccessKey", accessKeyId, null, new Parameter("accessKeyId", accessKeyId), async () =>
         {
             var row = await FindKeyAsync(db, accessKeyId, ct);
             if (Caller.Of(http)?.AccessKeyId == accessKeyId)
                 throw ApiException.Denied("An access key cannot delete itself; use another admin key.");
             db.AccessKeys.Remove(row);
-            return new Mutation(new RequestIdResponse(http.RequestId()), () => keys.Evict(accessKeyId), Resource: accessKeyId);
+            return Mutation.Of(new RequestIdResponse(http.RequestId()), () => keys.Evict(accessKeyId), resource: accessKeyId);
         }, ct);
 
-    public static async Task<IResult> ListAuditEvents(HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<ListAuditEventsResponse>> ListAuditEvents(HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 50, 1, 500);
         var query = db.Audit.AsNoTracking().AsQueryable();
@@ -147,13 +148,13 @@ public static class MemberApi
     public static RouteGroupBuilder MapMembers(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/members").WithTags("Members (extension)").RequireRamPolicies();
-        group.MapGet("", List).WithName("ListWorkspaceMembers").Produces<ListMembersResponse>();
-        group.MapPost("", Add).WithName("AddWorkspaceMember").Accepts<AddMemberRequest>("application/json").Produces<RequestIdResponse>();
-        group.MapDelete("/{principalId}", Remove).WithName("RemoveWorkspaceMember").Produces<RequestIdResponse>();
+        group.MapGet("", List).WithName("ListWorkspaceMembers");
+        group.MapPost("", Add).WithName("AddWorkspaceMember").Accepts<AddMemberRequest>("application/json");
+        group.MapDelete("/{principalId}", Remove).WithName("RemoveWorkspaceMember");
         return group;
     }
 
-    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<ListMembersResponse>> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         var rows = await (from m in db.Memberships.AsNoTracking()
@@ -165,7 +166,7 @@ public static class MemberApi
         return TypedResults.Ok(new ListMembersResponse(http.RequestId(), rows, rows.Count));
     }
 
-    public static async Task<IResult> Add(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
+    public static async Task<JsonAnswer<RequestIdResponse>> Add(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<AddMemberRequest>(http.Request);
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
@@ -182,11 +183,11 @@ public static class MemberApi
             var row = await db.Memberships.FirstOrDefaultAsync(m => m.WorkspaceId == workspaceId && m.PrincipalId == request.PrincipalId, ct);
             if (row is null) db.Memberships.Add(new MembershipRow { WorkspaceId = workspaceId, PrincipalId = request.PrincipalId!, Role = request.Role!, CreateTime = time.Now() });
             else row.Role = request.Role!;
-            return new Mutation(new RequestIdResponse(http.RequestId()), Resource: request.PrincipalId);
+            return Mutation.Of(new RequestIdResponse(http.RequestId()), resource: request.PrincipalId);
         }, ct);
     }
 
-    public static async Task<IResult> Remove(string workspaceId, string principalId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
+    public static async Task<JsonAnswer<RequestIdResponse>> Remove(string workspaceId, string principalId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         return await runner.RunAsync("RemoveWorkspaceMember", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new Parameter("principalId", principalId), async () =>
@@ -194,7 +195,7 @@ public static class MemberApi
             var row = await db.Memberships.FirstOrDefaultAsync(m => m.WorkspaceId == workspaceId && m.PrincipalId == principalId, ct)
                       ?? throw ApiException.NotFound("InvalidMember.NotFound", $"Principal '{principalId}' is not a member of the workspace.");
             db.Memberships.Remove(row);
-            return new Mutation(new RequestIdResponse(http.RequestId()), Resource: principalId);
+            return Mutation.Of(new RequestIdResponse(http.RequestId()), resource: principalId);
         }, ct);
     }
 }

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Rayfleet.Core.Contracts;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
@@ -9,12 +10,12 @@ public static class CatalogApi
 {
     public static IEndpointRouteBuilder MapCatalogs(this IEndpointRouteBuilder routes)
     {
-        routes.MapGet("/api/v1/releaseVersions", ListReleaseVersions).WithTags("Catalogues").WithName("ListReleaseVersions").Produces<ListReleaseVersionsResponse>().RequireRamPolicies();
-        routes.MapGet("/api/v1/gpuSpecs", ListGpuSpecs).WithTags("Catalogues").WithName("ListGpuSpecs").Produces<ListGpuSpecsResponse>().RequireRamPolicies();
+        routes.MapGet("/api/v1/releaseVersions", ListReleaseVersions).WithTags("Catalogues").WithName("ListReleaseVersions").RequireRamPolicies();
+        routes.MapGet("/api/v1/gpuSpecs", ListGpuSpecs).WithTags("Catalogues").WithName("ListGpuSpecs").RequireRamPolicies();
         return routes;
     }
 
-    public static IResult ListReleaseVersions(HttpContext http, Catalogs catalogs, TimeProvider time)
+    public static Ok<ListReleaseVersionsResponse> ListReleaseVersions(HttpContext http, Catalogs catalogs, TimeProvider time)
     {
         var releaseType = ApiSupport.Query(http.Request, "releaseType");
         var releaseVersion = ApiSupport.Query(http.Request, "releaseVersion");
@@ -45,7 +46,7 @@ public static class CatalogApi
         });
     }
 
-    public static IResult ListGpuSpecs(HttpContext http, Catalogs catalogs)
+    public static Ok<ListGpuSpecsResponse> ListGpuSpecs(HttpContext http, Catalogs catalogs)
     {
         var items = catalogs.GpuTypes.Values.OrderBy(g => g.InstanceType, StringComparer.Ordinal).Select(g => new GpuTypeDto
         {

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Contracts;
 using Rayfleet.Server.Auth;
@@ -13,7 +14,13 @@ namespace Rayfleet.Server.Api;
 /// A change staged on the context, the response that acknowledges it, what to do once it is committed, and the
 /// resource it concerns for the audit log (the call's scope when null).
 /// </summary>
-public sealed record Mutation(object Response, Action? AfterCommit = null, int Status = 200, string? Resource = null);
+public sealed record Mutation<TResponse>(TResponse Response, Action? AfterCommit = null, string? Resource = null) where TResponse : class;
+
+public static class Mutation
+{
+    public static Mutation<TResponse> Of<TResponse>(TResponse response, Action? afterCommit = null, string? resource = null)
+        where TResponse : class => new(response, afterCommit, resource);
+}
 
 /// <summary>
 /// Runs a mutating call: stages its change, records the <c>clientToken</c> response in the same transaction, commits,
@@ -34,7 +41,9 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
     private const int Attempts = 4;
     public const int MaxClientTokenLength = 64;
 
-    public async Task<IResult> RunAsync(string action, string scope, string? clientToken, object request, Func<Task<Mutation>> work, CancellationToken ct)
+    public async Task<JsonAnswer<TResponse>> RunAsync<TResponse>(
+        string action, string scope, string? clientToken, object request, Func<Task<Mutation<TResponse>>> work, CancellationToken ct)
+        where TResponse : class
     {
         if (clientToken is null) return await RunOnceAsync(action, scope, null, "", work, ct);
         // Stored for 24 hours with its answer, so bounded like every other field (64 is the Alibaba Cloud APIs' limit).
@@ -46,15 +55,17 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
             return await RunOnceAsync(action, scope, key, hash, work, ct);
     }
 
-    private async Task<IResult> RunOnceAsync(string action, string scope, string? key, string hash, Func<Task<Mutation>> work, CancellationToken ct)
+    private async Task<JsonAnswer<TResponse>> RunOnceAsync<TResponse>(
+        string action, string scope, string? key, string hash, Func<Task<Mutation<TResponse>>> work, CancellationToken ct)
+        where TResponse : class
     {
         for (var attempt = 1; ; attempt++)
         {
             // Checked again on every attempt: the conflict that sent us round may have been another replica committing
             // this very call.
-            if (key is not null && await ReplayAsync(key, hash, ct) is { } stored) return stored;
+            if (key is not null && await ReplayAsync<TResponse>(key, hash, ct) is { } stored) return stored;
 
-            Mutation mutation;
+            Mutation<TResponse> mutation;
             try
             {
                 mutation = await work();
@@ -64,15 +75,15 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
                 // A replica that committed this call in the meantime changes what work() sees (the cluster is already
                 // deleted, already starting): its answer is the answer, not the failure that its effect causes here.
                 db.ChangeTracker.Clear();
-                if (await ReplayAsync(key, hash, ct) is { } replay) return replay;
+                if (await ReplayAsync<TResponse>(key, hash, ct) is { } replay) return replay;
                 throw;
             }
 
-            var json = JsonSerializer.Serialize(mutation.Response, mutation.Response.GetType(), WireJson.Default);
-            if (await TryCommitAsync(action, scope, key, hash, mutation, json, ct))
+            var json = JsonSerializer.Serialize(mutation.Response, WireJson.Default.GetTypeInfo(typeof(TResponse))!);
+            if (await TryCommitAsync(action, scope, key, hash, mutation.Resource, json, ct))
             {
                 mutation.AfterCommit?.Invoke();
-                return Results.Content(json, "application/json", Encoding.UTF8, mutation.Status);
+                return new JsonAnswer<TResponse>(json, StatusCodes.Status200OK);
             }
             db.ChangeTracker.Clear();
             if (attempt == Attempts)
@@ -85,12 +96,12 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
     /// False when the change lost a race (a row it read was changed, or the token was claimed): nothing was written.
     /// The claim, the audit row and the change are one unit of the store's group commit.
     /// </summary>
-    private async Task<bool> TryCommitAsync(string action, string scope, string? key, string hash, Mutation mutation, string json, CancellationToken ct)
+    private async Task<bool> TryCommitAsync(string action, string scope, string? key, string hash, string? resource, string json, CancellationToken ct)
     {
-        db.Audit.Add(AuditRowFor(action, scope, mutation));
+        db.Audit.Add(AuditRowFor(action, scope, resource));
         try
         {
-            return await writer.SaveAsync(db, key is null ? null : w => ClaimAsync(w, key, hash, mutation.Status, json, ct));
+            return await writer.SaveAsync(db, key is null ? null : w => ClaimAsync(w, key, hash, StatusCodes.Status200OK, json, ct));
         }
         catch (DbUpdateConcurrencyException)
         {
@@ -119,7 +130,7 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
         return claimed == 1;
     }
 
-    private AuditRow AuditRowFor(string action, string scope, Mutation mutation)
+    private AuditRow AuditRowFor(string action, string scope, string? resource)
     {
         var context = http.HttpContext;
         var caller = context is null ? null : Caller.Of(context);
@@ -132,22 +143,22 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
             AccessKeyId = caller?.AccessKeyId,
             Action = RamPolicies.ActionPrefix + action,
             WorkspaceId = workspaceId,
-            Resource = mutation.Resource ?? (scope.Length == 0 ? null : scope),
+            Resource = resource ?? (scope.Length == 0 ? null : scope),
             Outcome = "Success",
-            Status = mutation.Status,
+            Status = StatusCodes.Status200OK,
             RequestId = context?.RequestId() ?? "",
             SourceIp = context?.Connection.RemoteIpAddress?.ToString(),
         };
     }
 
-    private async Task<IResult?> ReplayAsync(string key, string hash, CancellationToken ct)
+    private async Task<JsonAnswer<TResponse>?> ReplayAsync<TResponse>(string key, string hash, CancellationToken ct) where TResponse : class
     {
         var row = await db.Idempotency.AsNoTracking().FirstOrDefaultAsync(r => r.Key == key, ct);
         if (row is null || row.CreateTime < time.GetUtcNow().Subtract(Window).ToUnixTimeMilliseconds()) return null;
         if (row.RequestHash != hash)
             throw new ApiException(400, ErrorCodes.IdempotentParameterMismatch,
                 "The clientToken was already used with different parameters in the last 24 hours.");
-        return Results.Content(row.ResponseJson, "application/json", Encoding.UTF8, row.StatusCode);
+        return new JsonAnswer<TResponse>(row.ResponseJson, row.StatusCode);
     }
 
     private static string Hash(object request) =>
@@ -173,4 +184,29 @@ public sealed record Parameter(string Name, string Value)
         }
         return buffer.WrittenSpan.ToArray();
     }
+}
+
+/// <summary>
+/// A mutating call's answer: the JSON of a <typeparamref name="TResponse"/>, serialized once when the change committed
+/// and stored with its <c>clientToken</c>, so that a replay answers the very same bytes. Describes itself to the API
+/// description as a <typeparamref name="TResponse"/>.
+/// </summary>
+public sealed class JsonAnswer<TResponse>(string json, int statusCode) : IResult, IStatusCodeHttpResult, IContentTypeHttpResult, IEndpointMetadataProvider
+{
+    private const string JsonContentType = "application/json; charset=utf-8";
+
+    public string Json => json;
+    public int StatusCode => statusCode;
+    int? IStatusCodeHttpResult.StatusCode => statusCode;
+    public string ContentType => JsonContentType;
+
+    public Task ExecuteAsync(HttpContext httpContext)
+    {
+        httpContext.Response.StatusCode = statusCode;
+        httpContext.Response.ContentType = JsonContentType;
+        return httpContext.Response.WriteAsync(json, Encoding.UTF8, httpContext.RequestAborted);
+    }
+
+    static void IEndpointMetadataProvider.PopulateMetadata(System.Reflection.MethodInfo method, EndpointBuilder builder) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(TResponse), ["application/json"]));
 }

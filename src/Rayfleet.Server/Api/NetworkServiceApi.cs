@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
@@ -14,12 +15,12 @@ public static class NetworkServiceApi
     public static RouteGroupBuilder MapNetworkServices(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/networkServices").WithTags("Network services").RequireRamPolicies();
-        group.MapPost("", Create).WithName("CreateNetworkService").Accepts<CreateNetworkServiceRequest>("application/json").Produces<CreateNetworkServiceResponse>();
-        group.MapGet("", List).WithName("ListNetworkServices").Produces<ListNetworkServicesResponse>();
+        group.MapPost("", Create).WithName("CreateNetworkService").Accepts<CreateNetworkServiceRequest>("application/json");
+        group.MapGet("", List).WithName("ListNetworkServices");
         return group;
     }
 
-    public static async Task<IResult> Create(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
+    public static async Task<JsonAnswer<CreateNetworkServiceResponse>> Create(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<CreateNetworkServiceRequest>(http.Request);
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
@@ -44,11 +45,11 @@ public static class NetworkServiceApi
                 SecurityGroupId = request.SecurityGroupId,
                 CreateTime = time.Now(),
             });
-            return new Mutation(new CreateNetworkServiceResponse(http.RequestId(), Ids.Operation(), id));
+            return Mutation.Of(new CreateNetworkServiceResponse(http.RequestId(), Ids.Operation(), id));
         }, ct);
     }
 
-    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<ListNetworkServicesResponse>> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         var rows = await db.NetworkServices.AsNoTracking().Where(n => n.WorkspaceId == workspaceId).OrderBy(n => n.CreateTime).ThenBy(n => n.Id).ToListAsync(ct);

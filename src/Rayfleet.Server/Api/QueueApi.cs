@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Contracts;
@@ -19,14 +20,14 @@ public static partial class QueueApi
     public static RouteGroupBuilder MapQueues(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workspaces").WithTags("Queues").RequireRamPolicies();
-        group.MapPost("/queues", Create).WithName("CreateWorkspaceQueue").Accepts<WorkspaceQueueRequest>("application/json").Produces<RequestIdResponse>();
-        group.MapPost("/queues/action/edit", Edit).WithName("EditWorkspaceQueue").Accepts<WorkspaceQueueRequest>("application/json").Produces<CapitalRequestIdResponse>();
-        group.MapDelete("/{workspaceId}/queues/{workspaceQueueName}", Delete).WithName("DeleteWorkspaceQueue").Produces<CapitalRequestIdResponse>();
-        group.MapGet("/{workspaceId}/queues", List).WithName("ListWorkspaceQueues").Produces<ListWorkspaceQueuesResponse>();
+        group.MapPost("/queues", Create).WithName("CreateWorkspaceQueue").Accepts<WorkspaceQueueRequest>("application/json");
+        group.MapPost("/queues/action/edit", Edit).WithName("EditWorkspaceQueue").Accepts<WorkspaceQueueRequest>("application/json");
+        group.MapDelete("/{workspaceId}/queues/{workspaceQueueName}", Delete).WithName("DeleteWorkspaceQueue");
+        group.MapGet("/{workspaceId}/queues", List).WithName("ListWorkspaceQueues");
         return group;
     }
 
-    public static async Task<IResult> Create(HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
+    public static async Task<JsonAnswer<RequestIdResponse>> Create(HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<WorkspaceQueueRequest>(http.Request);
         var (workspaceId, name) = await RequireTargetAsync(db, request, ct);
@@ -41,11 +42,11 @@ public static partial class QueueApi
             var row = new QueueRow { WorkspaceId = workspaceId, Name = name, CreateTime = time.Now() };
             Apply(row, request);
             db.Queues.Add(row);
-            return new Mutation(new RequestIdResponse(http.RequestId()));
+            return Mutation.Of(new RequestIdResponse(http.RequestId()));
         }, ct);
     }
 
-    public static async Task<IResult> Edit(HttpContext http, RayfleetDbContext db, MutationRunner runner, IReconcileTrigger reconciler, CancellationToken ct)
+    public static async Task<JsonAnswer<CapitalRequestIdResponse>> Edit(HttpContext http, RayfleetDbContext db, MutationRunner runner, IReconcileTrigger reconciler, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<WorkspaceQueueRequest>(http.Request);
         var (workspaceId, name) = await RequireTargetAsync(db, request, ct);
@@ -58,14 +59,14 @@ public static partial class QueueApi
             Apply(row, request);
             // A larger queue may admit clusters that wait; a smaller one keeps what runs and admits less from now on.
             var waiting = await QueueAdmissionService.WaitingAsync(db, workspaceId, ct);
-            return new Mutation(new CapitalRequestIdResponse(http.RequestId()), () =>
+            return Mutation.Of(new CapitalRequestIdResponse(http.RequestId()), () =>
             {
                 foreach (var id in waiting) reconciler.Enqueue(id);
             });
         }, ct);
     }
 
-    public static async Task<IResult> Delete(string workspaceId, string workspaceQueueName, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
+    public static async Task<JsonAnswer<CapitalRequestIdResponse>> Delete(string workspaceId, string workspaceQueueName, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         return await runner.RunAsync("DeleteWorkspaceQueue", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new Parameter("workspaceQueueName", workspaceQueueName), async () =>
@@ -76,11 +77,11 @@ public static partial class QueueApi
             if (users.Count > 0)
                 throw ApiException.Denied($"Queue '{workspaceQueueName}' is used by {users.Count} Ray cluster(s) ({string.Join(", ", users.Take(5))}); move or delete them first.");
             db.Queues.Remove(row);
-            return new Mutation(new CapitalRequestIdResponse(http.RequestId()));
+            return Mutation.Of(new CapitalRequestIdResponse(http.RequestId()));
         }, ct);
     }
 
-    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<ListWorkspaceQueuesResponse>> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         var workspace = await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         var environment = ApiSupport.Query(http.Request, "environment");

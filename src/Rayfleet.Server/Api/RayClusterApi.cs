@@ -1,6 +1,7 @@
 using System.Linq.Expressions;
 using System.Text.Json;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Capacity;
 using Rayfleet.Core.Clusters;
@@ -22,17 +23,17 @@ public static class RayClusterApi
     public static RouteGroupBuilder MapRayClusters(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/rayCluster").WithTags("Ray clusters").RequireRamPolicies();
-        group.MapPost("", Create).WithName("CreateRayCluster").Accepts<RayClusterRequest>("application/json").Produces<CreateRayClusterResponse>();
-        group.MapGet("", List).WithName("ListRayCluster").Produces<ListRayClusterResponse>();
-        group.MapGet("/{clusterId}", Get).WithName("GetRayCluster").Produces<GetRayClusterResponse>();
-        group.MapPost("/{clusterId}", Update).WithName("UpdateRayCluster").Accepts<RayClusterRequest>("application/json").Produces<CreateRayClusterResponse>();
-        group.MapDelete("/{clusterId}", Delete).WithName("DeleteRayCluster").Produces<RequestIdResponse>();
-        group.MapPost("/{clusterId}/start", Start).WithName("StartRayCluster").Accepts<StartRayClusterRequest>("application/json").Produces<RequestIdResponse>();
-        group.MapPost("/{clusterId}/stop", Stop).WithName("StopRayCluster").Accepts<StopRayClusterRequest>("application/json").Produces<RequestIdResponse>();
+        group.MapPost("", Create).WithName("CreateRayCluster").Accepts<RayClusterRequest>("application/json");
+        group.MapGet("", List).WithName("ListRayCluster");
+        group.MapGet("/{clusterId}", Get).WithName("GetRayCluster");
+        group.MapPost("/{clusterId}", Update).WithName("UpdateRayCluster").Accepts<RayClusterRequest>("application/json");
+        group.MapDelete("/{clusterId}", Delete).WithName("DeleteRayCluster");
+        group.MapPost("/{clusterId}/start", Start).WithName("StartRayCluster").Accepts<StartRayClusterRequest>("application/json");
+        group.MapPost("/{clusterId}/stop", Stop).WithName("StopRayCluster").Accepts<StopRayClusterRequest>("application/json");
         return group;
     }
 
-    public static async Task<IResult> Create(
+    public static async Task<JsonAnswer<CreateRayClusterResponse>> Create(
         string workspaceId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, MutationRunner runner,
         IReconcileTrigger reconciler, IDataProtectionProvider protection, TimeProvider time, CancellationToken ct)
     {
@@ -46,7 +47,7 @@ public static class RayClusterApi
 
             var row = StageNew(db, catalogs, workspace, spec, Caller.Of(http)?.PrincipalId, time.Now(), jobId: null);
             var id = row.Id;
-            return new Mutation(new CreateRayClusterResponse(http.RequestId(), id), () => reconciler.Enqueue(id));
+            return Mutation.Of(new CreateRayClusterResponse(http.RequestId(), id), () => reconciler.Enqueue(id));
         }, ct);
     }
 
@@ -84,7 +85,7 @@ public static class RayClusterApi
         return row;
     }
 
-    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, TimeProvider time, CancellationToken ct)
+    public static async Task<StreamedList<ListRayClusterResponse, RayClusterSummaryDto>> List(string workspaceId, HttpContext http, RayfleetDbContext db, TimeProvider time, CancellationToken ct)
     {
         var now = time.Now();
         var pageNum = ApiSupport.QueryInt(http.Request, "pageNum", 1, 1, int.MaxValue);
@@ -108,7 +109,7 @@ public static class RayClusterApi
                 .OrderByDescending(c => c.CreateTime).ThenByDescending(c => c.Id)
                 .Select(ClusterViews.ListColumns(db))
                 .AsAsyncEnumerable();
-            return new StreamedList<RayClusterSummaryDto>(http.RequestId(), "rayClusters",
+            return new StreamedList<ListRayClusterResponse, RayClusterSummaryDto>(http.RequestId(), "rayClusters",
                 snapshot.Around(rows.Select(row => ClusterViews.Summary(row, now)), ct), (int)totals.LiveClusters);
         }
         catch
@@ -132,7 +133,7 @@ public static class RayClusterApi
                     db.Principals.Where(p => p.Id == c.Modifier).Select(p => p.Name).FirstOrDefault()))
                 .FirstOrDefault());
 
-    public static async Task<IResult> Get(
+    public static async Task<Ok<GetRayClusterResponse>> Get(
         string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, TimeProvider time, CancellationToken ct)
     {
         // One query on the hit path: a live cluster of the workspace implies the workspace (a workspace with clusters,
@@ -148,7 +149,7 @@ public static class RayClusterApi
             ClusterUsage.Current(row, catalogs, time.Now())));
     }
 
-    public static async Task<IResult> Update(
+    public static async Task<JsonAnswer<CreateRayClusterResponse>> Update(
         string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, MutationRunner runner,
         IReconcileTrigger reconciler, IDataProtectionProvider protection, TimeProvider time, CancellationToken ct)
     {
@@ -176,11 +177,11 @@ public static class RayClusterApi
                 row.Modifier = Caller.Of(http)?.PrincipalId;
                 await ReplaceDemandAsync(db, catalogs, row, spec, ct);
             }
-            return new Mutation(new CreateRayClusterResponse(http.RequestId(), clusterId), () => reconciler.Enqueue(clusterId));
+            return Mutation.Of(new CreateRayClusterResponse(http.RequestId(), clusterId), () => reconciler.Enqueue(clusterId));
         }, ct);
     }
 
-    public static async Task<IResult> Delete(
+    public static async Task<JsonAnswer<RequestIdResponse>> Delete(
         string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, MutationRunner runner,
         IReconcileTrigger reconciler, TimeProvider time, CancellationToken ct)
     {
@@ -194,11 +195,11 @@ public static class RayClusterApi
             row.DesiredRunning = false;
             row.Generation++;
             row.ModifiedTime = time.Now();
-            return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
+            return Mutation.Of(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
         }, ct);
     }
 
-    public static async Task<IResult> Start(
+    public static async Task<JsonAnswer<RequestIdResponse>> Start(
         string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, MutationRunner runner,
         IReconcileTrigger reconciler, TimeProvider time, CancellationToken ct)
     {
@@ -223,11 +224,11 @@ public static class RayClusterApi
                     row.Modifier = Caller.Of(http)?.PrincipalId;
                     break;
             }
-            return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
+            return Mutation.Of(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
         }, ct);
     }
 
-    public static async Task<IResult> Stop(
+    public static async Task<JsonAnswer<RequestIdResponse>> Stop(
         string workspaceId, string clusterId, HttpContext http, RayfleetDbContext db, MutationRunner runner,
         IReconcileTrigger reconciler, CancellationToken ct)
     {
@@ -245,7 +246,7 @@ public static class RayClusterApi
                 row.StopReason = null;
                 row.Modifier = Caller.Of(http)?.PrincipalId;
             }
-            return new Mutation(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
+            return Mutation.Of(new RequestIdResponse(http.RequestId()), () => reconciler.Enqueue(clusterId));
         }, ct);
     }
 

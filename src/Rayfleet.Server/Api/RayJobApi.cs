@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
@@ -19,14 +20,14 @@ public static class RayJobApi
     public static RouteGroupBuilder MapRayJobs(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/rayJob").WithTags("Ray jobs").RequireRamPolicies();
-        group.MapPost("", Submit).WithName("SubmitRayJob").Accepts<SubmitRayJobRequest>("application/json").Produces<SubmitRayJobResponse>();
-        group.MapGet("", List).WithName("ListRayJob").Produces<ListRayJobResponse>();
-        group.MapGet("/{submissionId}", Get).WithName("GetRayJob").Produces<GetRayJobResponse>();
-        group.MapPost("/{submissionId}/cancel", Cancel).WithName("CancelRayJob").Produces<CancelRayJobResponse>();
+        group.MapPost("", Submit).WithName("SubmitRayJob").Accepts<SubmitRayJobRequest>("application/json");
+        group.MapGet("", List).WithName("ListRayJob");
+        group.MapGet("/{submissionId}", Get).WithName("GetRayJob");
+        group.MapPost("/{submissionId}/cancel", Cancel).WithName("CancelRayJob");
         return group;
     }
 
-    public static async Task<IResult> Submit(
+    public static async Task<JsonAnswer<SubmitRayJobResponse>> Submit(
         string workspaceId, HttpContext http, RayfleetDbContext db, Catalogs catalogs, MutationRunner runner,
         IReconcileTrigger reconciler, TimeProvider time, CancellationToken ct)
     {
@@ -88,15 +89,15 @@ public static class RayJobApi
                 Generation = 1,
             });
             var clusterToWake = cluster.Id;
-            return new Mutation(new SubmitRayJobResponse(http.RequestId(), id), () =>
+            return Mutation.Of(new SubmitRayJobResponse(http.RequestId(), id), () =>
             {
                 reconciler.Enqueue(clusterToWake);
                 reconciler.Enqueue(id);
-            }, Resource: id);
+            }, resource: id);
         }, ct);
     }
 
-    public static async Task<IResult> Get(
+    public static async Task<Ok<GetRayJobResponse>> Get(
         string workspaceId, string submissionId, HttpContext http, RayfleetDbContext db, JobViews views, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
@@ -106,7 +107,7 @@ public static class RayJobApi
         return TypedResults.Ok(views.Detail(row, http.RequestId(), names));
     }
 
-    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, JobViews views, CancellationToken ct)
+    public static async Task<Ok<ListRayJobResponse>> List(string workspaceId, HttpContext http, RayfleetDbContext db, JobViews views, CancellationToken ct)
     {
         var pageNum = ApiSupport.QueryInt(http.Request, "pageNum", 1, 1, int.MaxValue);
         var pageSize = ApiSupport.QueryInt(http.Request, "pageSize", 20, 1, 100);
@@ -148,7 +149,7 @@ public static class RayJobApi
         });
     }
 
-    public static async Task<IResult> Cancel(
+    public static async Task<JsonAnswer<CancelRayJobResponse>> Cancel(
         string workspaceId, string submissionId, HttpContext http, RayfleetDbContext db, MutationRunner runner,
         IReconcileTrigger reconciler, CancellationToken ct)
     {
@@ -160,13 +161,13 @@ public static class RayJobApi
                       ?? throw JobNotFound(submissionId);
             // A finished job has nothing to cancel: success false, without an error (issue 10).
             if (JobStatus.IsTerminal(row.Status))
-                return new Mutation(new CancelRayJobResponse(http.RequestId(), false), Resource: submissionId);
+                return Mutation.Of(new CancelRayJobResponse(http.RequestId(), false), resource: submissionId);
             if (!row.CancelRequested)
             {
                 row.CancelRequested = true;
                 row.Generation++;
             }
-            return new Mutation(new CancelRayJobResponse(http.RequestId(), true), () => reconciler.Enqueue(submissionId), Resource: submissionId);
+            return Mutation.Of(new CancelRayJobResponse(http.RequestId(), true), () => reconciler.Enqueue(submissionId), resource: submissionId);
         }, ct);
     }
 

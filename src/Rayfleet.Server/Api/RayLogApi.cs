@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.Net.Http.Headers;
 using Rayfleet.Core.Clusters;
@@ -23,8 +24,8 @@ public static class RayLogApi
     public static RouteGroupBuilder MapRayLogs(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/interactive/v1/workspace/{workspaceId}/ray/{instanceId}").WithTags("Ray logs").RequireRamPolicies();
-        group.MapGet("/logs", List).WithName("ListRayLogs").Produces<ListRayLogsResponse>();
-        group.MapGet("/log", Get).WithName("GetRayLog").Produces<GetRayLogResponse>();
+        group.MapGet("/logs", List).WithName("ListRayLogs");
+        group.MapGet("/log", Get).WithName("GetRayLog");
         // The token is the credential (the ACS3 scheme exempts the prefix); not an EMR action, so no RAM policy.
         routes.MapGet(LogAccessUrls.RoutePrefix + "/{token}", Download).WithName("DownloadRayLog").WithTags("Ray logs")
             .Produces(StatusCodes.Status200OK, contentType: "application/octet-stream")
@@ -32,7 +33,7 @@ public static class RayLogApi
         return group;
     }
 
-    public static async Task<IResult> List(
+    public static async Task<Ok<ListRayLogsResponse>> List(
         string workspaceId, string instanceId, HttpContext http, RayfleetDbContext db, [FromServices] IJobDirectory jobs, LogStore store,
         CancellationToken ct)
     {
@@ -92,7 +93,7 @@ public static class RayLogApi
         });
     }
 
-    public static async Task<IResult> Get(
+    public static async Task<Ok<GetRayLogResponse>> Get(
         string workspaceId, string instanceId, HttpContext http, RayfleetDbContext db, [FromServices] IJobDirectory jobs, LogStore store,
         LogAccessUrls urls, CancellationToken ct)
     {
@@ -135,7 +136,7 @@ public static class RayLogApi
     /// Serves the file a GetRayLog URL names, with HTTP Range. The token is all that is read from the request: an
     /// invalid, changed or expired one is refused before the store is touched, and the store checks the name again.
     /// </summary>
-    public static IResult Download(string token, HttpContext http, LogAccessUrls urls, LogStore store)
+    public static FileStreamHttpResult Download(string token, HttpContext http, LogAccessUrls urls, LogStore store)
     {
         var (outcome, grant) = urls.Read(token);
         if (outcome == LogUrlOutcome.Invalid)

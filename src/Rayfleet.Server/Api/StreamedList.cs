@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.Extensions.Options;
 
 namespace Rayfleet.Server.Api;
@@ -8,8 +9,14 @@ namespace Rayfleet.Server.Api;
 /// the items are read, with the same JSON options as every other answer: what one List holds at a time is one item
 /// and a flush's worth of bytes, not the page.
 /// </summary>
-public sealed class StreamedList<T>(string requestId, string itemsName, IAsyncEnumerable<T> items, int totalCount) : IResult
+/// <typeparam name="TResponse">The contract the answer has the shape of, for the API description.</typeparam>
+/// <typeparam name="TItem">One item of the list.</typeparam>
+public sealed class StreamedList<TResponse, TItem>(string requestId, string itemsName, IAsyncEnumerable<TItem> items, int totalCount)
+    : IResult, IEndpointMetadataProvider
 {
+    static void IEndpointMetadataProvider.PopulateMetadata(System.Reflection.MethodInfo method, EndpointBuilder builder) =>
+        builder.Metadata.Add(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, typeof(TResponse), ["application/json"]));
+
     private const int FlushBytes = 32 * 1024;
 
     public async Task ExecuteAsync(HttpContext httpContext)

@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Rayfleet.Core.Clusters;
 using Rayfleet.Core.Contracts;
@@ -13,13 +14,13 @@ public static class VolumeApi
     public static RouteGroupBuilder MapVolumes(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workspaces/{workspaceId}/volumes").WithTags("Volumes (extension)").RequireRamPolicies();
-        group.MapPost("", Create).WithName("CreateVolume").Accepts<CreateVolumeRequest>("application/json").Produces<CreateVolumeResponse>();
-        group.MapGet("", List).WithName("ListVolumes").Produces<ListVolumesResponse>();
-        group.MapDelete("/{volumeId}", Delete).WithName("DeleteVolume").Produces<RequestIdResponse>();
+        group.MapPost("", Create).WithName("CreateVolume").Accepts<CreateVolumeRequest>("application/json");
+        group.MapGet("", List).WithName("ListVolumes");
+        group.MapDelete("/{volumeId}", Delete).WithName("DeleteVolume");
         return group;
     }
 
-    public static async Task<IResult> Create(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
+    public static async Task<JsonAnswer<CreateVolumeResponse>> Create(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, TimeProvider time, CancellationToken ct)
     {
         var request = await JsonBody.ReadAsync<CreateVolumeRequest>(http.Request);
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
@@ -50,11 +51,11 @@ public static class VolumeApi
                 MountPath = request.MountPath!,
                 CreateTime = time.Now(),
             });
-            return new Mutation(new CreateVolumeResponse(http.RequestId(), id));
+            return Mutation.Of(new CreateVolumeResponse(http.RequestId(), id));
         }, ct);
     }
 
-    public static async Task<IResult> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<ListVolumesResponse>> List(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         var rows = await db.Volumes.AsNoTracking().Where(v => v.WorkspaceId == workspaceId).OrderBy(v => v.CreateTime).ThenBy(v => v.Id).ToListAsync(ct);
@@ -69,7 +70,7 @@ public static class VolumeApi
         });
     }
 
-    public static async Task<IResult> Delete(string workspaceId, string volumeId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
+    public static async Task<JsonAnswer<RequestIdResponse>> Delete(string workspaceId, string volumeId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         return await runner.RunAsync("DeleteVolume", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new Parameter("volumeId", volumeId), async () =>
@@ -85,7 +86,7 @@ public static class VolumeApi
             if (users.Count > 0)
                 throw ApiException.Denied($"Volume '{volumeId}' is mounted by {users.Count} Ray cluster(s) ({string.Join(", ", users.Take(5))}); remove it from them first.");
             db.Volumes.Remove(row);
-            return new Mutation(new RequestIdResponse(http.RequestId()));
+            return Mutation.Of(new RequestIdResponse(http.RequestId()));
         }, ct);
     }
 }

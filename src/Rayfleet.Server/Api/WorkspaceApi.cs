@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 using Rayfleet.Core.Clusters;
@@ -25,16 +26,16 @@ public static class WorkspaceApi
     public static RouteGroupBuilder MapWorkspaces(this IEndpointRouteBuilder routes)
     {
         var group = routes.MapGroup("/api/v1/workspaces").WithTags("Workspaces").RequireRamPolicies();
-        group.MapPost("", Create).WithName("CreateWorkspace").Accepts<CreateWorkspaceRequest>("application/json").Produces<CreateWorkspaceResponse>();
-        group.MapGet("", List).WithName("ListWorkspaces").Produces<ListWorkspacesResponse>();
+        group.MapPost("", Create).WithName("CreateWorkspace").Accepts<CreateWorkspaceRequest>("application/json");
+        group.MapGet("", List).WithName("ListWorkspaces");
         // A literal segment outranks {workspaceId}, so this route is never read as a workspace called "update".
-        group.MapPost("/update", Update).WithName("UpdateWorkspace").Accepts<UpdateWorkspaceRequest>("application/json").Produces<UpdateWorkspaceResponse>();
-        group.MapGet("/{workspaceId}", Get).WithName("GetWorkspace").Produces<GetWorkspaceResponse>();
-        group.MapDelete("/{workspaceId}", Delete).WithName("DeleteWorkspace").Produces<RequestIdResponse>();
+        group.MapPost("/update", Update).WithName("UpdateWorkspace").Accepts<UpdateWorkspaceRequest>("application/json");
+        group.MapGet("/{workspaceId}", Get).WithName("GetWorkspace");
+        group.MapDelete("/{workspaceId}", Delete).WithName("DeleteWorkspace");
         return group;
     }
 
-    public static async Task<IResult> Create(
+    public static async Task<JsonAnswer<CreateWorkspaceResponse>> Create(
         HttpContext http, RayfleetDbContext db, MutationRunner runner, IOptions<RayfleetOptions> options, ConfiguredProviders configured,
         Catalogs catalogs, TimeProvider time, CancellationToken ct)
     {
@@ -72,7 +73,7 @@ public static class WorkspaceApi
                 CreateTime = now,
             });
             db.Queues.Add(new QueueRow { WorkspaceId = id, Name = ClusterRules.DefaultQueue, Cu = cu, Gpu = gpu, CreateTime = now, Category = gpu > 0 ? "GPU" : "CPU" });
-            return Task.FromResult(new Mutation(new CreateWorkspaceResponse(http.RequestId(), id, Ids.Operation())));
+            return Task.FromResult(Mutation.Of(new CreateWorkspaceResponse(http.RequestId(), id, Ids.Operation())));
         }, ct);
     }
 
@@ -80,7 +81,7 @@ public static class WorkspaceApi
     /// UpdateWorkspace (emr-api.md §10.3), a merge: a field that is absent or null keeps its value. Admin only, like
     /// CreateWorkspace. The idempotency token is <c>subscription.clientToken</c>, or top-level <c>clientToken</c>.
     /// </summary>
-    public static async Task<IResult> Update(
+    public static async Task<JsonAnswer<UpdateWorkspaceResponse>> Update(
         HttpContext http, RayfleetDbContext db, MutationRunner runner, Catalogs catalogs, KeyedGates gates, IReconcileTrigger reconciler,
         TimeProvider time, CancellationToken ct)
     {
@@ -141,14 +142,14 @@ public static class WorkspaceApi
             // A larger root queue may admit clusters that wait; read them now, wake them once the change is committed.
             var waiting = capacityChanged ? await QueueAdmissionService.WaitingAsync(db, workspaceId, ct) : [];
             var orderId = Ids.Operation();
-            return new Mutation(new UpdateWorkspaceResponse(http.RequestId(), orderId, new UpdateWorkspaceOrderDto(orderId)), () =>
+            return Mutation.Of(new UpdateWorkspaceResponse(http.RequestId(), orderId, new UpdateWorkspaceOrderDto(orderId)), () =>
             {
                 foreach (var id in waiting) reconciler.Enqueue(id);
             });
         }, ct);
     }
 
-    public static async Task<IResult> List(HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<ListWorkspacesResponse>> List(HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         var maxResults = ApiSupport.QueryInt(http.Request, "maxResults", 20, 1, 100);
         var offset = 0;
@@ -176,13 +177,13 @@ public static class WorkspaceApi
         });
     }
 
-    public static async Task<IResult> Get(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
+    public static async Task<Ok<GetWorkspaceResponse>> Get(string workspaceId, HttpContext http, RayfleetDbContext db, CancellationToken ct)
     {
         var row = await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         return TypedResults.Ok(new GetWorkspaceResponse { RequestId = http.RequestId(), Workspace = ToDto(row) });
     }
 
-    public static async Task<IResult> Delete(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
+    public static async Task<JsonAnswer<RequestIdResponse>> Delete(string workspaceId, HttpContext http, RayfleetDbContext db, MutationRunner runner, CancellationToken ct)
     {
         await ApiSupport.RequireWorkspaceAsync(db, workspaceId, ct);
         return await runner.RunAsync("DeleteWorkspace", workspaceId, ApiSupport.Query(http.Request, "clientToken"), new Parameter("workspaceId", workspaceId), async () =>
@@ -195,7 +196,7 @@ public static class WorkspaceApi
             db.NetworkServices.RemoveRange(db.NetworkServices.Where(n => n.WorkspaceId == workspaceId));
             db.Volumes.RemoveRange(db.Volumes.Where(v => v.WorkspaceId == workspaceId));
             db.Workspaces.Remove(await db.Workspaces.FirstAsync(w => w.Id == workspaceId, ct));
-            return new Mutation(new RequestIdResponse(http.RequestId()));
+            return Mutation.Of(new RequestIdResponse(http.RequestId()));
         }, ct);
     }
 

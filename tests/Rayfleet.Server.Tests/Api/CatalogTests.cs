@@ -179,6 +179,21 @@ public sealed class CatalogTests
     }
 
     [Fact]
+    public async Task Every_operation_of_the_document_describes_its_answer_from_the_handler_s_typed_result()
+    {
+        using var host = new RayfleetHost();
+        var api = host.Api();
+        var json = (await api.RawGetAsync("/openapi/v1.json")).EnsureOk().Json;
+        var operations = json["paths"]!.AsObject()
+            .Where(p => p.Key.StartsWith("/api/", StringComparison.Ordinal))
+            .SelectMany(p => p.Value!.AsObject().Select(op => (Id: op.Value?["operationId"]?.GetValue<string>() ?? $"{op.Key} {p.Key}", Op: op.Value!)))
+            .ToList();
+        Assert.True(operations.Count >= 40, $"only {operations.Count} operations");
+        Assert.All(operations, o =>
+            Assert.True(o.Op["responses"]?["200"]?["content"]?["application/json"]?["schema"] is not null, $"{o.Id} has no 200 application/json schema"));
+    }
+
+    [Fact]
     public async Task The_docs_page_serves_an_interactive_reference_of_the_document()
     {
         using var host = new RayfleetHost();
