@@ -55,6 +55,12 @@ public static class RayfleetApp
         // queries. Interceptors registered in the container join the store's own (tests use them for fault injection).
         services.AddDbContextPool<RayfleetDbContext>((sp, o) => o
             .UseSqlite($"Data Source={Path.Combine(dataDirectory, "rayfleet.db")};Cache=Private;Pooling=True")
+            // Applying the migrations to a new store would warn that EF's own SQLite table rebuilds run beside SQL and
+            // switch foreign keys off outside their transaction: true, reviewed when each was written, and nothing a
+            // user can act on at first start. Kept in the debug log.
+            .ConfigureWarnings(w => w.Log(
+                (Microsoft.EntityFrameworkCore.Diagnostics.SqliteEventId.TableRebuildPendingWarning, LogLevel.Debug),
+                (Microsoft.EntityFrameworkCore.Diagnostics.RelationalEventId.NonTransactionalMigrationOperationWarning, LogLevel.Debug)))
             .AddInterceptors(sp.GetServices<Microsoft.EntityFrameworkCore.Diagnostics.IInterceptor>()
                 .Prepend(sp.GetRequiredService<WorkspaceCacheInvalidation>()).Prepend(new SqlitePragmas())));
         // Workspace metadata read once, not per request; every save and commit of the store evicts what it changed.
