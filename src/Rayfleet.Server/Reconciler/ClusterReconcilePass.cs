@@ -36,12 +36,20 @@ public sealed partial class ClusterReconcilePass(
     {
         var result = await ReconcileAsync(clusterId, ct);
         if (_row is null || _row.State == _stateBefore) return result;
-        var jobs = await db.Jobs.AsNoTracking()
-            .Where(j => j.ClusterId == clusterId && j.Status != JobStatus.Succeeded && j.Status != JobStatus.Failed
-                        && j.Status != JobStatus.Cancelled && j.Status != JobStatus.Timeout)
-            .Select(j => j.Id).ToListAsync(ct);
+        var jobs = await UnfinishedJobsQuery(db, clusterId).ToListAsync(ct);
         return jobs.Count == 0 ? result : result with { Wake = [.. result.Wake, .. jobs] };
     }
+
+    // A pass's queries, translated once: thousands of passes a second would otherwise each pay EF's expression
+    // funcletizing and query-cache lookup.
+    private static readonly Func<RayfleetDbContext, string, CancellationToken, Task<ClusterRow?>> RowQuery =
+        EF.CompileAsyncQuery((RayfleetDbContext db, string clusterId, CancellationToken ct) => db.Clusters.FirstOrDefault(c => c.Id == clusterId));
+
+    private static readonly Func<RayfleetDbContext, string, IAsyncEnumerable<string>> UnfinishedJobsQuery =
+        EF.CompileAsyncQuery((RayfleetDbContext db, string clusterId) => db.Jobs.AsNoTracking()
+            .Where(j => j.ClusterId == clusterId && j.Status != JobStatus.Succeeded && j.Status != JobStatus.Failed
+                        && j.Status != JobStatus.Cancelled && j.Status != JobStatus.Timeout)
+            .Select(j => j.Id));
 
     private ClusterRow? _row;
     private string? _stateBefore;
@@ -53,7 +61,7 @@ public sealed partial class ClusterReconcilePass(
     /// </summary>
     private async Task<PassResult> ReconcileAsync(string clusterId, CancellationToken ct)
     {
-        var row = await db.Clusters.FirstOrDefaultAsync(c => c.Id == clusterId, ct);
+        var row = await RowQuery(db, clusterId, ct);
         if (row is null) return PassResult.Done;
         (_row, _stateBefore) = (row, row.State);
         using var scope = logger.BeginScope(new Dictionary<string, object> { ["ClusterId"] = row.Id, ["WorkspaceId"] = row.WorkspaceId });
@@ -210,8 +218,7 @@ public sealed partial class ClusterReconcilePass(
     {
         if (ClusterExtensions.IdleStopSeconds(runSpec.ExtraParam) is not { } idleSeconds) return null;
         var now = Now();
-        var busy = await db.Jobs.AnyAsync(j => j.ClusterId == row.Id && j.Status != JobStatus.Succeeded && j.Status != JobStatus.Failed
-                                                && j.Status != JobStatus.Cancelled && j.Status != JobStatus.Timeout, ct);
+        var busy = await UnfinishedJobsQuery(db, row.Id).AnyAsync(ct);
         if (!busy)
         {
             var head = await provider.JobApiAsync(row.InstanceId!, ct);

@@ -79,8 +79,15 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
         return total;
     }
 
+    // Asked on every admission decision: translated once.
+    private static readonly Func<RayfleetDbContext, string, IAsyncEnumerable<ReservationRow>> OwnQuery =
+        EF.CompileAsyncQuery((RayfleetDbContext db, string clusterId) => db.Reservations.Where(r => r.ClusterId == clusterId));
+
+    private static readonly Func<RayfleetDbContext, string, IAsyncEnumerable<QueueRow>> QueuesQuery =
+        EF.CompileAsyncQuery((RayfleetDbContext db, string workspaceId) => db.Queues.AsNoTracking().Where(q => q.WorkspaceId == workspaceId));
+
     private static async Task<Dictionary<string, QueueCapacity>> CapacitiesAsync(RayfleetDbContext db, string workspaceId, CancellationToken ct) =>
-        (await db.Queues.AsNoTracking().Where(q => q.WorkspaceId == workspaceId).ToListAsync(ct))
+        (await QueuesQuery(db, workspaceId).ToListAsync(ct))
             .ToDictionary(q => q.Name, q => new QueueCapacity(q.Name, q.Cu, q.Gpu), StringComparer.Ordinal);
 
     /// <summary>The clusters of the workspace that want to run and wait for admission (not those that failed).</summary>
@@ -105,7 +112,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
         await _gate.WaitAsync(ct);
         try
         {
-            var own = await db.Reservations.Where(r => r.ClusterId == row.Id).ToListAsync(ct);
+            var own = await OwnQuery(db, row.Id).ToListAsync(ct);
             var admitted = row.AdmittedReplicasJson is not null;
             var ownHeld = new QueueDemand();
             foreach (var r in own) ownHeld.Add(r.QueueName, new Resources(r.MilliCpu, r.MemoryBytes, r.MilliCu / 1000m, r.Gpu));
@@ -275,7 +282,7 @@ public sealed class QueueAdmissionService(Catalogs catalogs) : IDisposable
     /// <summary>Stages the release of everything the cluster holds; the caller's save commits it.</summary>
     public static async Task<bool> StageReleaseAsync(RayfleetDbContext db, ClusterRow row, CancellationToken ct)
     {
-        var own = await db.Reservations.Where(r => r.ClusterId == row.Id).ToListAsync(ct);
+        var own = await OwnQuery(db, row.Id).ToListAsync(ct);
         db.Reservations.RemoveRange(own);
         row.AdmittedReplicasJson = null;
         return own.Count > 0;
