@@ -3,6 +3,8 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.EntityFrameworkCore;
+using Polly;
+using Polly.Retry;
 using Rayfleet.Core.Contracts;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Hosting;
@@ -55,42 +57,70 @@ public sealed class MutationRunner(RayfleetDbContext db, StoreWriter writer, Tim
             return await RunOnceAsync(action, scope, key, hash, work, ct);
     }
 
+    /// <summary>
+    /// A call whose commit lost a race runs again from the start, at once, up to <see cref="Attempts"/> times in all:
+    /// what it read is stale, and waiting would not make it fresh.
+    /// </summary>
+    private static readonly ResiliencePipeline LostRaces = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<LostRaceException>(),
+            MaxRetryAttempts = Attempts - 1,
+            Delay = TimeSpan.Zero,
+            BackoffType = DelayBackoffType.Constant,
+            UseJitter = false,
+        })
+        .Build();
+
     private async Task<JsonAnswer<TResponse>> RunOnceAsync<TResponse>(
         string action, string scope, string? key, string hash, Func<Task<Mutation<TResponse>>> work, CancellationToken ct)
         where TResponse : class
     {
-        for (var attempt = 1; ; attempt++)
+        try
         {
-            // Checked again on every attempt: the conflict that sent us round may have been another replica committing
-            // this very call.
-            if (key is not null && await ReplayAsync<TResponse>(key, hash, ct) is { } stored) return stored;
-
-            Mutation<TResponse> mutation;
-            try
-            {
-                mutation = await work();
-            }
-            catch (ApiException) when (key is not null)
-            {
-                // A replica that committed this call in the meantime changes what work() sees (the cluster is already
-                // deleted, already starting): its answer is the answer, not the failure that its effect causes here.
-                db.ChangeTracker.Clear();
-                if (await ReplayAsync<TResponse>(key, hash, ct) is { } replay) return replay;
-                throw;
-            }
-
-            var json = JsonSerializer.Serialize(mutation.Response, WireJson.Default.GetTypeInfo(typeof(TResponse))!);
-            if (await TryCommitAsync(action, scope, key, hash, mutation.Resource, json, ct))
-            {
-                mutation.AfterCommit?.Invoke();
-                return new JsonAnswer<TResponse>(json, StatusCodes.Status200OK);
-            }
-            db.ChangeTracker.Clear();
-            if (attempt == Attempts)
-                throw new ApiException(409, ErrorCodes.ConcurrentModification,
-                    "The resource was changed by another request while this one was applied; read it again and retry.");
+            return await LostRaces.ExecuteAsync(async token => await AttemptAsync(action, scope, key, hash, work, token), ct);
+        }
+        catch (LostRaceException)
+        {
+            throw new ApiException(409, ErrorCodes.ConcurrentModification,
+                "The resource was changed by another request while this one was applied; read it again and retry.");
         }
     }
+
+    private async Task<JsonAnswer<TResponse>> AttemptAsync<TResponse>(
+        string action, string scope, string? key, string hash, Func<Task<Mutation<TResponse>>> work, CancellationToken ct)
+        where TResponse : class
+    {
+        // Checked again on every attempt: the conflict that sent us round may have been another replica committing
+        // this very call.
+        if (key is not null && await ReplayAsync<TResponse>(key, hash, ct) is { } stored) return stored;
+
+        Mutation<TResponse> mutation;
+        try
+        {
+            mutation = await work();
+        }
+        catch (ApiException) when (key is not null)
+        {
+            // A replica that committed this call in the meantime changes what work() sees (the cluster is already
+            // deleted, already starting): its answer is the answer, not the failure that its effect causes here.
+            db.ChangeTracker.Clear();
+            if (await ReplayAsync<TResponse>(key, hash, ct) is { } replay) return replay;
+            throw;
+        }
+
+        var json = JsonSerializer.Serialize(mutation.Response, WireJson.Default.GetTypeInfo(typeof(TResponse))!);
+        if (!await TryCommitAsync(action, scope, key, hash, mutation.Resource, json, ct))
+        {
+            db.ChangeTracker.Clear();
+            throw new LostRaceException();
+        }
+        mutation.AfterCommit?.Invoke();
+        return new JsonAnswer<TResponse>(json, StatusCodes.Status200OK);
+    }
+
+    /// <summary>The attempt's commit lost a race and wrote nothing.</summary>
+    private sealed class LostRaceException : Exception;
 
     /// <summary>
     /// False when the change lost a race (a row it read was changed, or the token was claimed): nothing was written.
