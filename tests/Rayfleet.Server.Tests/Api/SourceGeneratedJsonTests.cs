@@ -1,8 +1,6 @@
 using System.Text.Json;
 using Rayfleet.Server.Api;
 using Microsoft.AspNetCore.Http.Metadata;
-using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 using Rayfleet.Core.Contracts;
 using Rayfleet.Server.Tests.Support;
 
@@ -15,9 +13,7 @@ public sealed class SourceGeneratedJsonTests
     public void Every_request_and_response_type_of_the_api_is_source_generated()
     {
         using var host = new RayfleetHost();
-        host.StartServerIfNeeded();
-        var endpoints = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Where(e => e.RoutePattern.RawText!.StartsWith("/api/", StringComparison.Ordinal)).ToList();
+        var endpoints = host.ApiEndpoints();
         var types = endpoints.SelectMany(e =>
                 e.Metadata.GetOrderedMetadata<IProducesResponseTypeMetadata>().Select(p => p.Type)
                     .Concat(e.Metadata.GetOrderedMetadata<IAcceptsMetadata>().Select(a => a.RequestType)))

@@ -1,6 +1,5 @@
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Tests.Support;
 
@@ -12,9 +11,7 @@ public sealed class AuthorizationPolicyTests
     public void Every_api_endpoint_requires_the_policy_its_action_names_in_the_table()
     {
         using var host = new RayfleetHost();
-        host.StartServerIfNeeded();
-        var endpoints = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Where(e => e.RoutePattern.RawText!.StartsWith("/api/", StringComparison.Ordinal)).ToList();
+        var endpoints = host.ApiEndpoints();
         Assert.NotEmpty(endpoints);
         Assert.All(endpoints, e =>
         {

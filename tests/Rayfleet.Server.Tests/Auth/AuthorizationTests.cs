@@ -1,6 +1,5 @@
 using System.Net;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 using Rayfleet.Server.Auth;
 using Rayfleet.Server.Tests.Support;
 
@@ -63,9 +62,7 @@ public sealed class AuthorizationTests
         var member = host.Api(key);
 
         // Every route with a workspace in its path or body, straight from the endpoint table, so a new one cannot be forgotten.
-        var endpoints = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Where(e => e.RoutePattern.RawText!.StartsWith("/api/", StringComparison.Ordinal))
-            .ToList();
+        var endpoints = host.ApiEndpoints();
         var workspaceRoutes = endpoints.Where(e => e.RoutePattern.Parameters.Any(p => p.Name == "workspaceId")).ToList();
         var bodyRoutes = endpoints.Where(e => RamPolicies.For(e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName).Scope == RamScope.BodyWorkspace).ToList();
         Assert.True(workspaceRoutes.Count >= 15, $"only {workspaceRoutes.Count} workspace routes found");
@@ -93,9 +90,7 @@ public sealed class AuthorizationTests
     public async Task Every_api_route_has_a_policy_or_is_admin_only_by_default()
     {
         using var host = new RayfleetHost();
-        host.StartServerIfNeeded();
-        var endpoints = host.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
-            .Where(e => e.RoutePattern.RawText!.StartsWith("/api/", StringComparison.Ordinal)).ToList();
+        var endpoints = host.ApiEndpoints();
         var unlisted = endpoints
             .Select(e => (Name: e.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName, Path: e.RoutePattern.RawText!))
             .Where(e => e.Name is null || !RamPolicies.ByAction.ContainsKey(e.Name))

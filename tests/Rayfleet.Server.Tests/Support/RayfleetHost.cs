@@ -59,6 +59,15 @@ public sealed class RayfleetHost : WebApplicationFactory<Program>
 
     public ClusterReconciler Reconciler => Services.GetRequiredService<ClusterReconciler>();
 
+    /// <summary>The API's routes (under <c>/api/</c>) from the service's endpoint table, the server started first.</summary>
+    public IReadOnlyList<Microsoft.AspNetCore.Routing.RouteEndpoint> ApiEndpoints()
+    {
+        this.StartServerIfNeeded();
+        return Services.GetRequiredService<Microsoft.AspNetCore.Routing.EndpointDataSource>().Endpoints
+            .OfType<Microsoft.AspNetCore.Routing.RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText!.StartsWith("/api/", StringComparison.Ordinal)).ToList();
+    }
+
     public ApiClient Api() => new(CreateClient(), this);
 
     /// <summary>A client signing with <paramref name="key"/> (the admin key by default).</summary>
